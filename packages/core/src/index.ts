@@ -1,0 +1,11 @@
+export { StrataError, defineErrors, documentedErrorCodes } from './errors.js';
+export type { ErrorSpec, ErrorFactory, Catalogue } from './errors.js';
+export { uuidv7, uuidv7Time } from './id.js';
+export {
+  DEVICE_ID_PATTERN,
+  EVENT_ID_PATTERN,
+  METRIC_NAME_PATTERN,
+  TAG_KEY_PATTERN,
+  DEFAULT_INGEST_LIMITS,
+} from './event.js';
+export type { TelemetryEvent, IngestLimits } from './event.js';

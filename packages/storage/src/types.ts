@@ -1,0 +1,34 @@
+/**
+ * The object store interface (DESIGN.md, "Object store"): put/get/list/delete by key with
+ * atomic visibility of a put. Engines: local filesystem (default) and S3 (later). Every engine
+ * passes the shared contract suite in `./contract`.
+ *
+ * Keys are `/`-separated relative paths: no leading `/`, no empty, `.` or `..` segments, no
+ * backslash or NUL, at most 1024 bytes.
+ */
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  modified: Date;
+}
+
+export interface PutOptions {
+  contentType?: string;
+}
+
+export interface ObjectStore {
+  readonly engine: string;
+  /** Stores `body` under `key`. Readers see the old object or the whole new one, never a part. Durable on resolve. */
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void>;
+  /** The object's bytes, or undefined when there is no such key. */
+  get(key: string): Promise<Buffer | undefined>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Objects whose key starts with `prefix`, in key order (byte order of UTF-8). */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Removes the object; removing a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Throws unless the store accepts writes now (used by `/ready`). */
+  probe(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,13 @@
+import { defineErrors } from '@strata/core';
+
+export const streamErrors = defineErrors({
+  STRATA_ERR_STREAM_FULL: { status: 503, message: 'stream {topic} cannot take more data now: {reason}' },
+  STRATA_ERR_STREAM_CLOSED: { status: 503, message: 'the stream is closed' },
+  STRATA_ERR_STREAM_UNKNOWN_TOPIC: { status: 404, message: 'topic {topic} does not exist' },
+  STRATA_ERR_STREAM_BAD_PARTITION: { status: 400, message: 'topic {topic} has no partition {partition}' },
+  STRATA_ERR_STREAM_BAD_TOPIC_NAME: { status: 400, message: 'topic name {topic} must match [a-z0-9._-]{1,64}' },
+  STRATA_ERR_STREAM_NOT_ASSIGNED: { status: 409, message: 'partition {partition} of {topic} is no longer assigned to this member of group {group}' },
+  STRATA_ERR_STREAM_CORRUPT: { status: 500, message: 'corrupt record in {file} at byte {position}: {reason}' },
+  STRATA_ERR_STREAM_LOCKED: { status: 500, message: 'stream directory {dir} is in use by process {pid}' },
+  STRATA_ERR_STREAM_IO: { status: 503, message: 'stream I/O failed on {topic}/{partition}: {reason}' },
+});
