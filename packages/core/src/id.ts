@@ -3,6 +3,7 @@ import { randomFillSync } from 'node:crypto';
 /**
  * UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, then random bits, so ids sort by creation time.
  * Within one millisecond a 12-bit counter (rand_a) keeps ids from this process monotonic.
+ * A clock that steps back does not make ids go back: the last time used is kept.
  * Randomness comes from a pooled buffer: one syscall per 512 ids instead of one per id.
  */
 const POOL_IDS = 512;

@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KeyStore } from '@strata/auth';
+import { startServerProcess, tempDir } from '@strata/testkit';
+
+const BIN = fileURLToPath(new URL('../bin/strata.js', import.meta.url));
+const tmp = tempDir('cli');
+afterAll(() => tmp.remove());
+
+function strata(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('strata keys', () => {
+  it('creates a device-bound ingest key in the data dir, stored hashed', async () => {
+    const res = await strata(['keys', 'create', '--scopes', 'ingest', '--device', 'pump-7', '--data', tmp.dir]);
+    expect(res.code).toBe(0);
+    const key = res.stdout.trim();
+    expect(key).toMatch(/^stk_[0-9a-f]{12}_/);
+    expect(readFileSync(join(tmp.dir, 'keys.jsonl'), 'utf8')).not.toContain(key);
+    expect(KeyStore.open(join(tmp.dir, 'keys.jsonl')).verify(key)).toMatchObject({ scopes: ['ingest'], device: 'pump-7' });
+  });
+
+  it('takes the data dir from STRATA_DATA, lists and revokes', async () => {
+    const env = { STRATA_DATA: tmp.dir };
+    const created = await strata(['keys', 'create', '--scopes', 'ingest', '--name', 'listed', '--json'], env);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const listed = await strata(['keys', 'list'], env);
+    expect(listed.stdout).toContain(id);
+    expect(listed.stdout).not.toContain('stk_');
+    expect((await strata(['keys', 'revoke', id], env)).code).toBe(0);
+    expect((await strata(['keys', 'list'], env)).stdout).toMatch(new RegExp(`${id}.*revoked`));
+  });
+
+  it('fails with a message and exit code 2 on bad input', async () => {
+    const badScope = await strata(['keys', 'create', '--scopes', 'root', '--data', tmp.dir]);
+    expect(badScope.code).toBe(2);
+    expect(badScope.stderr).toMatch(/unknown scope root/);
+    const noScopes = await strata(['keys', 'create', '--data', tmp.dir]);
+    expect(noScopes.code).toBe(2);
+    expect(noScopes.stderr).toMatch(/--scopes/);
+    const badPort = await strata(['start', '--port', 'eighty', '--data', tmp.dir]);
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toMatch(/port/);
+    expect((await strata(['nonsense'])).code).toBe(2);
+    const revokeUnknown = await strata(['keys', 'revoke', 'ffffffffffff', '--data', tmp.dir]);
+    expect(revokeUnknown.code).toBe(2);
+    expect(revokeUnknown.stderr).toMatch(/no key with id/);
+  });
+
+  it('creates keys through a running server with --url and an admin key', async () => {
+    const data = tempDir('cli-remote');
+    const server = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
+    try {
+      const adminKey = readFileSync(join(data.dir, 'admin.key'), 'utf8').trim();
+      const res = await strata(['keys', 'create', '--scopes', 'ingest', '--url', server.url, '--admin-key', adminKey]);
+      expect(res.code).toBe(0);
+      const key = res.stdout.trim();
+      const ingest = await fetch(`${server.url}/v1/ingest`, {
+        method: 'POST',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        body: '{"sensorId":"sensor-001","temperature":72.5,"timestamp":"2025-12-04T12:00:00Z"}',
+      });
+      expect(ingest.status).toBe(200);
+      const denied = await strata(['keys', 'create', '--scopes', 'ingest', '--url', server.url, '--admin-key', key]);
+      expect(denied.code).toBe(2);
+      expect(denied.stderr).toMatch(/403/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      data.remove();
+    }
+  });
+});

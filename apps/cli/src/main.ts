@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { registerStart } from './commands/start.js';
+import { registerKeys } from './commands/keys.js';
+import { run } from './run.js';
+
+// The only place that reads process.env: commands get it and pass it to loadConfig.
+const program = new Command('strata')
+  .description('Strata: IoT and health-data platform')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+registerStart(program, process.env);
+registerKeys(program, process.env);
+
+await run(async () => {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    // Commander already printed its message (help, unknown option, missing argument).
+    if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && err.code.startsWith('commander.')) {
+      const exitCode = 'exitCode' in err && typeof err.exitCode === 'number' ? err.exitCode : 2;
+      process.exitCode = exitCode === 0 ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+});

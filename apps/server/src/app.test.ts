@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { countBy, readRawZone } from '@strata/testkit';
+import { startTestPlatform, type TestPlatform } from './test-platform.js';
+import { TELEMETRY_TOPIC } from './platform.js';
+
+let t: TestPlatform;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  t = await startTestPlatform({ 'http.bodyLimitBytes': 64 * 1024, 'ingest.maxEventsPerRequest': 100 });
+  app = t.platform.app;
+});
+afterAll(async () => t.close());
+
+const auth = (key: string) => ({ authorization: `Bearer ${key}` });
+const json = { 'content-type': 'application/json' };
+
+async function endOffsets(): Promise<number[]> {
+  return (await t.platform.stream.describe(TELEMETRY_TOPIC)).partitions.map((p) => p.endOffset);
+}
+
+async function flushAndReadRaw() {
+  const res = await app.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(t.adminKey) });
+  expect(res.statusCode).toBe(200);
+  return readRawZone(t.platform.store, TELEMETRY_TOPIC);
+}
+
+async function createKey(body: Record<string, unknown>): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: '/v1/keys', headers: auth(t.adminKey), payload: body });
+  expect(res.statusCode).toBe(201);
+  return res.json<{ key: string }>().key;
+}
+
+describe('operations endpoints', () => {
+  it('serves /health and /ready without a key', async () => {
+    expect((await app.inject('/health')).json()).toEqual({ status: 'ok' });
+    const ready = await app.inject('/ready');
+    expect(ready.statusCode).toBe(200);
+  });
+
+  it('guards /metrics and every other route with a key', async () => {
+    expect((await app.inject('/metrics')).statusCode).toBe(401);
+    expect((await app.inject('/v1/nothing-here')).statusCode).toBe(401);
+    expect((await app.inject({ url: '/v1/nothing-here', headers: auth(t.adminKey) })).statusCode).toBe(404);
+    const metrics = await app.inject({ url: '/metrics', headers: { 'x-api-key': t.adminKey } });
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toContain('strata_ingest_events_total');
+    expect(metrics.body).toContain('strata_stream_consumer_lag_records');
+  });
+});
+
+describe('POST /v1/ingest', () => {
+  it('turns the seed-002 object into a telemetry event in the raw zone, under its event-time hour', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/sensors',
+      headers: { ...auth(t.adminKey), ...json },
+      payload: { sensorId: 'sensor-001', temperature: 72.5, timestamp: '2025-12-04T12:00:00Z' },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ accepted: 1, duplicates: 0 });
+    const raw = await flushAndReadRaw();
+    const line = raw.find((l) => l.event.device === 'sensor-001');
+    expect(line?.event).toMatchObject({ device: 'sensor-001', ts: '2025-12-04T12:00:00.000Z', metrics: { temperature: 72.5 }, source: 'http' });
+    expect(line?.key).toMatch(/^raw\/telemetry\/year=2025\/month=12\/day=04\/hour=12\/telemetry-\d+-\d+-\d+\.ndjson\.gz$/);
+  });
+
+  it('accepts a JSON array, NDJSON and SenML', async () => {
+    const ts = new Date().toISOString();
+    const bodies: [string, string, number][] = [
+      ['application/json', JSON.stringify([{ device: 'fmt-a', ts, metrics: { x: 1 } }, { device: 'fmt-a', ts, metrics: { x: 2 } }]), 2],
+      ['application/x-ndjson', `{"device":"fmt-b","ts":"${ts}","metrics":{"x":1}}\n{"sensorId":"fmt-b","x":2}\n`, 2],
+      ['application/senml+json', JSON.stringify([{ bn: 'fmt-c/', n: 'temp', u: 'Cel', v: 21.5 }, { n: 'hum', v: 40 }]), 1],
+    ];
+    for (const [type, payload, accepted] of bodies) {
+      const res = await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), 'content-type': type }, payload });
+      expect(res.statusCode, `${type}: ${res.body}`).toBe(200);
+      expect(res.json().accepted).toBe(accepted);
+    }
+  });
+
+  it('rejects a request with one bad item whole: 400 with the item, field and reason, nothing written', async () => {
+    const before = await endOffsets();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/ingest',
+      headers: { ...auth(t.adminKey), ...json },
+      payload: [{ sensorId: 'ok-1', temperature: 20 }, { sensorId: 'bad device!', temperature: 20 }, { sensorId: 'ok-2', temperature: 'hot' }],
+    });
+    expect(res.statusCode).toBe(400);
+    const body = res.json<{ error: { code: string }; issues: { index: number; field: string; reason: string }[] }>();
+    expect(body.error.code).toBe('STRATA_ERR_INGEST_INVALID');
+    expect(body.issues.map((i) => i.index)).toEqual([1, 2]);
+    expect(body.issues.every((i) => i.field && i.reason)).toBe(true);
+    expect(await endOffsets()).toEqual(before);
+  });
+
+  it('answers 413 for a body over the limit and for too many events, 415 for other content types', async () => {
+    const big = await app.inject({
+      method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), ...json },
+      payload: JSON.stringify([{ sensorId: 's', note: 'x'.repeat(70 * 1024) }]),
+    });
+    expect(big.statusCode).toBe(413);
+    const many = await app.inject({
+      method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), ...json },
+      payload: Array.from({ length: 101 }, () => ({ sensorId: 's', v: 1 })),
+    });
+    expect(many.statusCode).toBe(413);
+    for (const type of ['text/plain', 'application/xml', undefined]) {
+      const res = await app.inject({
+        method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), ...(type && { 'content-type': type }) },
+        payload: '{"sensorId":"s","v":1}',
+      });
+      expect(res.statusCode, String(type)).toBe(415);
+    }
+  });
+
+  it('answers 401 without a valid key and 403 for a wrong scope or device', async () => {
+    const payload = { sensorId: 'pump-1', v: 1 };
+    expect((await app.inject({ method: 'POST', url: '/v1/ingest', headers: json, payload })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...json, ...auth('stk_nope') }, payload })).statusCode).toBe(401);
+    const pumpKey = await createKey({ scopes: ['ingest'], device: 'pump-1' });
+    expect((await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...json, ...auth(pumpKey) }, payload })).statusCode).toBe(200);
+    const other = await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...json, ...auth(pumpKey) }, payload: [payload, { sensorId: 'pump-2', v: 1 }] });
+    expect(other.statusCode).toBe(403);
+    expect(other.json().error.code).toBe('STRATA_ERR_AUTH_FORBIDDEN_DEVICE');
+    expect((await app.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(pumpKey) })).statusCode).toBe(403);
+  });
+
+  it('makes retries with client ids idempotent', async () => {
+    const payload = [1, 2, 3].map((i) => ({ id: `retry-${i}`, sensorId: 'retry-dev', v: i }));
+    const first = await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), ...json }, payload });
+    const second = await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), ...json }, payload });
+    expect(first.json()).toEqual({ accepted: 3, duplicates: 0 });
+    expect(second.json()).toEqual({ accepted: 3, duplicates: 3 });
+    const counts = countBy((await flushAndReadRaw()).filter((l) => l.event.device === 'retry-dev'), (l) => String(l.event.id));
+    expect([...counts.entries()].sort()).toEqual([['retry-1', 1], ['retry-2', 1], ['retry-3', 1]]);
+  });
+
+  it('never crashes on random bodies and writes nothing when it rejects them', async () => {
+    const types = ['application/json', 'application/x-ndjson', 'application/senml+json', 'text/plain'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...types), fc.oneof(fc.string(), fc.json(), fc.uint8Array().map((b) => Buffer.from(b).toString('latin1'))), async (type, payload) => {
+        const before = await endOffsets();
+        const res = await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(t.adminKey), 'content-type': type }, payload });
+        expect([200, 400, 413, 415]).toContain(res.statusCode);
+        expect(res.json()).toBeTypeOf('object');
+        if (res.statusCode !== 200) expect(await endOffsets()).toEqual(before);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('API keys', () => {
+  it('creates a key once-visible, lists it without the secret, and revokes it', async () => {
+    const key = await createKey({ scopes: ['ingest'], name: 'gateway' });
+    const list = await app.inject({ url: '/v1/keys', headers: auth(t.adminKey) });
+    expect(list.body).not.toContain(key);
+    const id = key.split('_')[1]!;
+    expect(list.json().keys.find((k: { id: string }) => k.id === id)).toMatchObject({ scopes: ['ingest'], name: 'gateway' });
+    expect((await app.inject({ method: 'DELETE', url: `/v1/keys/${id}`, headers: auth(t.adminKey) })).statusCode).toBe(200);
+    const after = await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...json, ...auth(key) }, payload: { sensorId: 'g', v: 1 } });
+    expect(after.statusCode).toBe(401);
+  });
+
+  it('refuses bad key requests with 400 and non-admins with 403', async () => {
+    expect((await app.inject({ method: 'POST', url: '/v1/keys', headers: auth(t.adminKey), payload: { scopes: ['root'] } })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/v1/keys', headers: auth(t.adminKey), payload: { scopes: ['ingest'], extra: 1 } })).statusCode).toBe(400);
+    const ingestKey = await createKey({ scopes: ['ingest'] });
+    expect((await app.inject({ method: 'POST', url: '/v1/keys', headers: auth(ingestKey), payload: { scopes: ['admin'] } })).statusCode).toBe(403);
+  });
+});
+
+describe('when the stream cannot take more', () => {
+  it('answers 503 with Retry-After and /ready reports it', async () => {
+    const own = await startTestPlatform();
+    try {
+      await own.platform.stream.close();
+      const res = await own.platform.app.inject({
+        method: 'POST', url: '/v1/ingest', headers: { ...auth(own.adminKey), ...json }, payload: { sensorId: 's', v: 1 },
+      });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(res.json().error.code).toBe('STRATA_ERR_INGEST_UNAVAILABLE');
+      const ready = await own.platform.app.inject('/ready');
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().error.message).toMatch(/stream/);
+    } finally {
+      await own.close().catch(() => undefined);
+    }
+  });
+});

@@ -1,0 +1,80 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { StrataError } from '@strata/core';
+import { installAuthHook, type KeyStore } from '@strata/auth';
+import { httpIngestPlugin, type IngestService } from '@strata/ingest';
+import type { Stream } from '@strata/stream';
+import type { ObjectStore } from '@strata/storage';
+import type { Delivery } from '@strata/lake';
+import type { Metrics } from './metrics.js';
+import { httpErrors } from './errors.js';
+import { opsRoutes } from './routes/ops.js';
+import { adminRoutes } from './routes/admin.js';
+
+export interface AppOptions {
+  keys: KeyStore;
+  ingest: IngestService;
+  stream: Stream;
+  store: ObjectStore;
+  delivery?: Delivery;
+  metrics: Metrics;
+  bodyLimitBytes: number;
+  logger?: FastifyServerOptions['loggerInstance'];
+}
+
+const INGEST_REJECT_BY_STATUS: Record<number, 'unauthorized' | 'forbidden' | 'too_large' | 'media_type'> = {
+  401: 'unauthorized',
+  403: 'forbidden',
+  413: 'too_large',
+  415: 'media_type',
+};
+
+/** Fastify's own errors (body limit, content type, schema validation) in Strata's catalogue. */
+function toStrataError(err: Error & { statusCode?: number; code?: string }, req: { method: string; url: string; id: string }, bodyLimit: number): StrataError {
+  if (err instanceof StrataError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return httpErrors.STRATA_ERR_HTTP_TOO_LARGE({ limit: bodyLimit }, err);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return httpErrors.STRATA_ERR_HTTP_MEDIA_TYPE({ type: 'of this request' }, err);
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return httpErrors.STRATA_ERR_HTTP_BAD_REQUEST({ reason: err.message }, err);
+  }
+  return httpErrors.STRATA_ERR_HTTP_INTERNAL({ reqId: req.id }, err);
+}
+
+/** The HTTP API, without listening: tests drive it with `app.inject()`. */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: opts.bodyLimitBytes,
+    disableRequestLogging: true, // one line per request would be per-event logging on the ingest path
+    requestIdHeader: 'x-request-id',
+  });
+  installAuthHook(app, opts.keys);
+
+  app.setErrorHandler((raw, req, reply) => {
+    const err = toStrataError(raw, req, opts.bodyLimitBytes);
+    if (err.statusCode >= 500) {
+      if (err.statusCode === 503) reply.header('retry-after', '1');
+      else req.log.error({ err: raw, reqId: req.id }, 'request failed');
+    }
+    if (req.routeOptions.config.scope === 'ingest' && !(raw instanceof StrataError && raw.code.startsWith('STRATA_ERR_INGEST_'))) {
+      const reason = INGEST_REJECT_BY_STATUS[err.statusCode];
+      if (reason) opts.metrics.ingestRejected(reason);
+    }
+    const issues = err.details.issues;
+    return reply.code(err.statusCode).send({ error: { code: err.code, message: err.message }, ...(issues !== undefined && { issues }) });
+  });
+  app.setNotFoundHandler((req) => {
+    throw httpErrors.STRATA_ERR_HTTP_NOT_FOUND({ method: req.method, url: req.url.split('?')[0] });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    opts.metrics.httpRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode);
+  });
+
+  await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });
+  await app.register(adminRoutes, { keys: opts.keys, ...(opts.delivery && { delivery: opts.delivery }) });
+  await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
+  return app;
+}

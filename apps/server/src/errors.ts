@@ -1,0 +1,11 @@
+import { defineErrors } from '@strata/core';
+
+/** Errors of the HTTP layer itself (Fastify's own errors are mapped onto these). */
+export const httpErrors = defineErrors({
+  STRATA_ERR_HTTP_BAD_REQUEST: { status: 400, message: 'bad request: {reason}' },
+  STRATA_ERR_HTTP_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
+  STRATA_ERR_HTTP_TOO_LARGE: { status: 413, message: 'request body larger than {limit} bytes' },
+  STRATA_ERR_HTTP_MEDIA_TYPE: { status: 415, message: 'unsupported content type {type}' },
+  STRATA_ERR_HTTP_INTERNAL: { status: 500, message: 'internal error (request {reqId}); see the server log' },
+  STRATA_ERR_HTTP_NOT_READY: { status: 503, message: 'not ready: {reasons}' },
+});

@@ -1,0 +1,93 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { IngestObserver, RejectReason } from '@strata/ingest';
+import type { Stream } from '@strata/stream';
+import type { Delivery } from '@strata/lake';
+
+/** Rejections the HTTP layer sees before the ingest service does (auth, body limit). */
+export type HttpRejectReason = RejectReason | 'unauthorized' | 'forbidden';
+
+export interface Metrics {
+  registry: Registry;
+  ingestObserver: IngestObserver;
+  ingestRejected(reason: HttpRejectReason): void;
+  httpRequest(route: string, method: string, status: number): void;
+}
+
+/**
+ * Prometheus metrics, `strata_<component>_<name>_<unit>`. Labels are bounded: route templates,
+ * status codes, reasons, consumer groups; never a device id. One registry per app instance so
+ * tests can build many.
+ */
+export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'strata_' });
+
+  const events = new Counter({ name: 'strata_ingest_events_total', help: 'Events accepted (durable in the stream).', registers: [registry] });
+  const bytes = new Counter({ name: 'strata_ingest_bytes_total', help: 'Bytes of accepted events as stored.', registers: [registry] });
+  const duplicates = new Counter({ name: 'strata_ingest_duplicates_total', help: 'Events skipped because their client id was already in the stream.', registers: [registry] });
+  const rejected = new Counter({ name: 'strata_ingest_rejected_total', help: 'Ingest requests refused, by reason.', labelNames: ['reason'], registers: [registry] });
+  const appendSeconds = new Histogram({
+    name: 'strata_stream_append_duration_seconds',
+    help: 'Time from append call to durable (fsync) acknowledgement.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const requests = new Counter({ name: 'strata_http_requests_total', help: 'HTTP requests answered.', labelNames: ['route', 'method', 'status'], registers: [registry] });
+
+  new Gauge({
+    name: 'strata_stream_consumer_lag_records',
+    help: 'Records appended but not yet committed by a consumer group.',
+    labelNames: ['topic', 'group'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const topic of deps.topics) {
+        for (const g of await deps.stream.lag(topic)) {
+          this.set({ topic, group: g.group }, g.partitions.reduce((sum, p) => sum + p.lag, 0));
+        }
+      }
+    },
+  });
+
+  const delivery = deps.delivery;
+  if (delivery) {
+    const fromStats = (name: string, help: string, read: (s: ReturnType<Delivery['stats']>) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read(delivery.stats()));
+        },
+      });
+    };
+    fromStats('strata_delivery_flushes_total', 'Flushes of buffered records to the raw zone.', (s) => s.flushes);
+    fromStats('strata_delivery_objects_total', 'Objects written to the raw zone.', (s) => s.objects);
+    fromStats('strata_delivery_records_total', 'Records delivered to the raw zone.', (s) => s.records);
+    fromStats('strata_delivery_bytes_total', 'Uncompressed bytes delivered to the raw zone.', (s) => s.bytesIn);
+    fromStats('strata_delivery_written_bytes_total', 'Compressed bytes written to the raw zone.', (s) => s.bytesOut);
+    fromStats('strata_delivery_error_records_total', 'Records routed to errors/ instead of raw/.', (s) => s.errorRecords);
+  }
+
+  return {
+    registry,
+    ingestObserver: {
+      accepted(n, b, dup, seconds) {
+        events.inc(n);
+        bytes.inc(b);
+        if (dup) duplicates.inc(dup);
+        appendSeconds.observe(seconds);
+      },
+      rejected(reason) {
+        rejected.inc({ reason });
+      },
+    },
+    ingestRejected(reason) {
+      rejected.inc({ reason });
+    },
+    httpRequest(route, method, status) {
+      requests.inc({ route, method, status: String(status) });
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { StrataConfig } from '@strata/config';
+import { ensureAdminKey, KeyStore } from '@strata/auth';
+import { IngestService } from '@strata/ingest';
+import { openEmbeddedStream, type Stream } from '@strata/stream';
+import { openLocalStore, type ObjectStore } from '@strata/storage';
+import { startDelivery, type Delivery } from '@strata/lake';
+import { buildApp } from './app.js';
+import { createMetrics } from './metrics.js';
+import { startDemo } from './demo.js';
+
+export const TELEMETRY_TOPIC = 'telemetry';
+
+export interface Platform {
+  /** Base URL the API listens on. */
+  url: string;
+  /** Set on the first start in an empty data dir only: the caller prints it once. */
+  newAdminKey?: string;
+  app: FastifyInstance;
+  stream: Stream;
+  store: ObjectStore;
+  delivery: Delivery;
+  /** Stops accepting, flushes delivery, commits, closes every engine. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Composes the whole platform in one process on embedded engines under `config.dataDir`:
+ * stream/ (the embedded stream), lake/ (the object store: raw zone), keys.jsonl, admin.key.
+ */
+export async function startPlatform(config: StrataConfig, logger: Logger): Promise<Platform> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const stream = await openEmbeddedStream({
+    dir: join(config.dataDir, 'stream'),
+    logger: logger.child({ component: 'stream' }),
+    segmentBytes: config.stream.segmentBytes,
+    maxPendingBytes: config.stream.maxPendingBytes,
+  });
+  const closers: (() => Promise<void>)[] = [() => stream.close()];
+  const closeAll = async (): Promise<void> => {
+    while (closers.length > 0) await closers.pop()!(); // reverse order of opening
+  };
+  try {
+    await stream.ensureTopic(TELEMETRY_TOPIC, {
+      partitions: config.stream.partitions,
+      retentionMs: config.stream.retentionMs,
+      retentionBytes: config.stream.retentionBytes,
+      dedupWindowMs: config.stream.dedupWindowMs,
+    });
+    const store = await openLocalStore({ root: join(config.dataDir, 'lake') });
+    closers.push(() => store.close());
+    const keys = KeyStore.open(join(config.dataDir, 'keys.jsonl'), { reloadMs: 1000 });
+    closers.push(async () => keys.close());
+    const newAdminKey = ensureAdminKey(keys, join(config.dataDir, 'admin.key'));
+
+    const delivery = await startDelivery({
+      stream,
+      store,
+      topic: TELEMETRY_TOPIC,
+      flushBytes: config.delivery.flushBytes,
+      flushIntervalMs: config.delivery.flushIntervalMs,
+      gzipLevel: config.delivery.gzipLevel,
+      logger: logger.child({ component: 'delivery' }),
+    });
+    closers.push(() => delivery.stop());
+    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery });
+    const ingest = new IngestService({
+      stream,
+      topic: TELEMETRY_TOPIC,
+      limits: { ...config.ingest, minTimestampMs: Date.parse(config.ingest.minTimestamp) },
+      observer: metrics.ingestObserver,
+    });
+    const app = await buildApp({ keys, ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
+    closers.push(() => app.close());
+    await app.listen({ host: config.http.host, port: config.http.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.http.port;
+    const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+
+    if (config.demo.enabled) {
+      const demo = startDemo({ ingest, ...config.demo, logger: logger.child({ component: 'demo' }) });
+      closers.push(() => demo.stop());
+    }
+    logger.info({ url, dataDir: config.dataDir }, 'listening');
+    return { url, app, stream, store, delivery, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

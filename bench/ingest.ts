@@ -1,0 +1,151 @@
+/**
+ * bench:ingest — durable ingest throughput and ack latency of `strata start` against a bare
+ * Fastify endpoint (JSON parse + 200) under the same load in the same run, so the result is a
+ * ratio that survives a noisy shared machine. Loopback only, bounded in time.
+ *
+ *   npm run bench:ingest [-- --seconds 10]
+ *
+ * Writes bench/results/ingest.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { startServerProcess, tempDir } from '@strata/testkit';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 10;
+const BATCH = 500;
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+interface Run {
+  requestsPerSec: number;
+  eventsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** Realistic seed-002 events: a few hundred sensors, temperatures with decimals, current times. */
+function bodies(count: number, size: number): string[] {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, b) =>
+    JSON.stringify(
+      Array.from({ length: size }, (_, i) => ({
+        sensorId: `sensor-${String((b * size + i) % 997).padStart(4, '0')}`,
+        temperature: Math.round((20 + Math.random() * 60) * 100) / 100,
+        humidity: Math.round(Math.random() * 1000) / 10,
+        timestamp: new Date(now - i * 10).toISOString(),
+      })),
+    ),
+  );
+}
+
+async function load(url: string, key: string, payloads: string[], opts: { connections: number; overallRate?: number }): Promise<Run> {
+  let i = 0;
+  const result = await autocannon({
+    url: `${url}/v1/ingest`,
+    method: 'POST',
+    connections: opts.connections,
+    duration: seconds,
+    ...(opts.overallRate !== undefined && { overallRate: opts.overallRate }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    requests: [{ setupRequest: (req) => ({ ...req, body: payloads[i++ % payloads.length] }) }],
+  });
+  const events = JSON.parse(payloads[0]!).length as number;
+  const ok = result['2xx'] / result.duration;
+  return {
+    requestsPerSec: Math.round(ok),
+    eventsPerSec: Math.round(ok * events),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+function peakRssMb(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Math.round(Number(match[1]) / 1024) : -1;
+}
+
+async function startBare(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'bare-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => resolve((JSON.parse(line) as { url: string }).url));
+  });
+  return { child, url };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function countAccepted(url: string, key: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
+  return Number(/^strata_ingest_events_total (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+const batchBodies = bodies(64, BATCH);
+const singleBodies = bodies(512, 1).map((b) => b.slice(1, -1)); // one object, not an array
+const data = tempDir('bench');
+const strata = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
+const key = readFileSync(join(data.dir, 'admin.key'), 'utf8').trim();
+const bare = await startBare();
+
+console.log(`bench:ingest ${seconds}s per run, batches of ${BATCH}; ceiling = bare Fastify JSON endpoint`);
+const runs: Record<string, Run> = {};
+const step = async (name: string, url: string, payloads: string[], opts: { connections: number; overallRate?: number }) => {
+  runs[name] = await load(url, key, payloads, opts);
+  console.log(name.padEnd(28), JSON.stringify(runs[name]));
+};
+// Alternate the two servers so drift in machine load hits both alike.
+await step('bare.batch500', bare.url, batchBodies, { connections: 16 });
+await step('strata.batch500', strata.url, batchBodies, { connections: 16 });
+await step('bare.single', bare.url, singleBodies, { connections: 64 });
+await step('strata.single', strata.url, singleBodies, { connections: 64 });
+await step('strata.batch500.halfPeak', strata.url, batchBodies, { connections: 16, overallRate: Math.max(1, Math.round(runs['strata.batch500']!.requestsPerSec / 2)) });
+await step('strata.single.halfPeak', strata.url, singleBodies, { connections: 64, overallRate: Math.max(1, Math.round(runs['strata.single']!.requestsPerSec / 2)) });
+
+const accepted = await countAccepted(strata.url, key);
+const rssMb = peakRssMb(strata.child.pid!);
+await stop(bare.child);
+strata.child.kill('SIGTERM');
+await strata.exited;
+data.remove();
+
+const r = runs as Record<string, Run>;
+const batchRatio = r['strata.batch500']!.eventsPerSec / r['bare.batch500']!.eventsPerSec;
+const singleRatio = r['strata.single']!.requestsPerSec / r['bare.single']!.requestsPerSec;
+const result = {
+  bench: 'ingest',
+  at: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  secondsPerRun: seconds,
+  runs,
+  strata: {
+    durableEventsPerSecBatch500: r['strata.batch500']!.eventsPerSec,
+    singleRequestsPerSec: r['strata.single']!.requestsPerSec,
+    ackP50MsAtHalfPeakBatch: r['strata.batch500.halfPeak']!.p50Ms,
+    ackP99MsAtHalfPeakBatch: r['strata.batch500.halfPeak']!.p99Ms,
+    ackP50MsAtHalfPeakSingle: r['strata.single.halfPeak']!.p50Ms,
+    ackP99MsAtHalfPeakSingle: r['strata.single.halfPeak']!.p99Ms,
+    peakRssMb: rssMb,
+    eventsCountedByServer: accepted,
+  },
+  ratios: { batchEventsVsCeiling: Math.round(batchRatio * 1000) / 1000, singleRequestsVsCeiling: Math.round(singleRatio * 1000) / 1000 },
+  targets: {
+    batchAtLeast60PctOfCeiling: batchRatio >= 0.6,
+    batchAtLeast300kEventsPerSec: r['strata.batch500']!.eventsPerSec >= 300_000,
+    singleAtLeast50PctOfCeiling: singleRatio >= 0.5,
+    p99Under50MsAtHalfPeak: r['strata.batch500.halfPeak']!.p99Ms < 50 && r['strata.single.halfPeak']!.p99Ms < 50,
+  },
+};
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', 'ingest.json'), JSON.stringify(result, null, 2) + '\n');
+console.log(JSON.stringify({ ratios: result.ratios, targets: result.targets, strata: result.strata }, null, 2));

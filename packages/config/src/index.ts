@@ -1,0 +1,5 @@
+export { ConfigSchema } from './schema.js';
+export type { StrataConfig } from './schema.js';
+export { loadConfig } from './load.js';
+export type { LoadOptions } from './load.js';
+export { configErrors } from './errors.js';

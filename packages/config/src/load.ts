@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { FormatRegistry } from '@sinclair/typebox';
+import { parse as parseYaml } from 'yaml';
+import { ConfigSchema, type StrataConfig } from './schema.js';
+import { configErrors } from './errors.js';
+
+if (!FormatRegistry.Has('date-time')) {
+  FormatRegistry.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)));
+}
+
+/** Environment variables with a short, documented name. Anything else: `STRATA_<SECTION>__<KEY>`. */
+const ENV_ALIASES: Record<string, string> = {
+  STRATA_DATA: 'dataDir',
+  STRATA_PORT: 'http.port',
+  STRATA_HOST: 'http.host',
+  STRATA_LOG_LEVEL: 'log.level',
+};
+
+export interface LoadOptions {
+  /** YAML or JSON file; missing keys keep their defaults. */
+  file?: string;
+  /** Usually `process.env`; only the app entry point passes it. */
+  env?: Record<string, string | undefined>;
+  /** Dotted-path overrides from command-line flags, e.g. `{ 'http.port': 9000 }`. They win over everything. */
+  overrides?: Record<string, unknown>;
+}
+
+type Tree = Record<string, unknown>;
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+/** Env values are strings; numbers and booleans are recognised so the schema can check them. */
+function envValue(raw: string): unknown {
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+function envToCamel(part: string): string {
+  return part.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function readFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw configErrors.STRATA_ERR_CONFIG_FILE({ file, reason: (err as Error).message }, err);
+  }
+  try {
+    const parsed: unknown = parseYaml(text); // YAML is a superset of JSON
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be a mapping');
+    return parsed as Tree;
+  } catch (err) {
+    throw configErrors.STRATA_ERR_CONFIG_FILE({ file, reason: (err as Error).message }, err);
+  }
+}
+
+/**
+ * One parse of defaults < config file < environment < flags, checked against the schema.
+ * Fails fast with every problem listed; the result is deep-frozen.
+ */
+export function loadConfig(opts: LoadOptions = {}): StrataConfig {
+  const tree: Tree = opts.file ? readFile(opts.file) : {};
+  for (const [name, raw] of Object.entries(opts.env ?? {})) {
+    if (raw === undefined || !name.startsWith('STRATA_')) continue;
+    const alias = ENV_ALIASES[name];
+    if (alias) setPath(tree, alias, envValue(raw));
+    else if (name.includes('__')) {
+      setPath(tree, name.slice('STRATA_'.length).split('__').map(envToCamel).join('.'), envValue(raw));
+    }
+  }
+  for (const [path, value] of Object.entries(opts.overrides ?? {})) {
+    if (value !== undefined) setPath(tree, path, value);
+  }
+  const withDefaults = Value.Default(ConfigSchema, tree) as Tree;
+  const problems = [...Value.Errors(ConfigSchema, withDefaults)].map((e) => `${e.path || '/'} ${e.message}`);
+  if (problems.length > 0) throw configErrors.STRATA_ERR_CONFIG_INVALID({ problems: problems.join('; ') });
+  const config = withDefaults as StrataConfig;
+  config.dataDir = resolve(config.dataDir);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

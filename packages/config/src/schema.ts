@@ -1,0 +1,71 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const MiB = 1024 * 1024;
+
+/** Every setting, with its default. Nothing else in Strata reads `process.env`. */
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: './data', description: 'Where embedded engines keep their files.' }),
+    http: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        bodyLimitBytes: Type.Integer({ minimum: 1024, default: 5 * MiB }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    ingest: Type.Object(
+      {
+        maxEventsPerRequest: Type.Integer({ minimum: 1, default: 10_000 }),
+        maxMetricsPerEvent: Type.Integer({ minimum: 1, default: 100 }),
+        maxTagsPerEvent: Type.Integer({ minimum: 0, default: 32 }),
+        maxTagValueLength: Type.Integer({ minimum: 1, default: 256 }),
+        maxFutureMs: Type.Integer({ minimum: 0, default: 24 * 3600 * 1000 }),
+        minTimestamp: Type.String({ format: 'date-time', default: '2000-01-01T00:00:00Z' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    stream: Type.Object(
+      {
+        engine: Type.Literal('embedded', { default: 'embedded' }),
+        partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 4 }),
+        retentionMs: Type.Integer({ minimum: 60_000, default: 24 * 3600 * 1000 }),
+        retentionBytes: Type.Integer({ minimum: MiB, default: 10 * 1024 * MiB }),
+        segmentBytes: Type.Integer({ minimum: 64 * 1024, default: 64 * MiB }),
+        dedupWindowMs: Type.Integer({ minimum: 0, default: 120_000 }),
+        maxPendingBytes: Type.Integer({ minimum: MiB, default: 64 * MiB }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    delivery: Type.Object(
+      {
+        flushBytes: Type.Integer({ minimum: 1024, default: 5 * MiB }),
+        flushIntervalMs: Type.Integer({ minimum: 100, default: 300_000 }),
+        gzipLevel: Type.Integer({ minimum: 0, maximum: 9, default: 6 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    demo: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        machines: Type.Integer({ minimum: 0, maximum: 1000, default: 3 }),
+        patients: Type.Integer({ minimum: 0, maximum: 1000, default: 3 }),
+        intervalMs: Type.Integer({ minimum: 50, default: 1000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+        pretty: Type.Union([Type.Boolean(), Type.Literal('auto')], { default: 'auto', description: 'Human-readable logs; auto = when stdout is a TTY.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type StrataConfig = Static<typeof ConfigSchema>;

@@ -1,0 +1,49 @@
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { streamErrors } from '../../errors.js';
+import type { Logger } from './logger.js';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `DIR/LOCK` (created with O_EXCL, holding our pid) so one process at a time owns a stream
+ * directory. A lock whose pid is dead is stale (the owner crashed) and is taken over. Opening the
+ * same directory twice in one process is refused too: the pid is alive.
+ * Returns the release function.
+ */
+export async function acquireLock(dir: string, logger: Logger): Promise<() => Promise<void>> {
+  const path = join(dir, 'LOCK');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await fsp.open(path, 'wx', 0o644);
+      try {
+        await fh.writeFile(`${process.pid}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return async () => {
+        await fsp.rm(path, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const text = await fsp.readFile(path, 'utf8').catch(() => '');
+    const pid = Number.parseInt(text.trim(), 10);
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid });
+    // An empty lock may be one another process has created but not written yet: only a while
+    // later is it stale.
+    const st = await fsp.stat(path).catch(() => null);
+    if (text.trim() === '' && st && Date.now() - st.mtimeMs < 5000) throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid: 'unknown' });
+    logger.warn({ dir, pid: Number.isNaN(pid) ? null : pid }, 'removing stale stream lock');
+    await fsp.rm(path, { force: true });
+  }
+  throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid: 'unknown' });
+}
