@@ -55,7 +55,8 @@ async function load(url: string, key: string, payloads: string[], opts: { connec
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     requests: [{ setupRequest: (req) => ({ ...req, body: payloads[i++ % payloads.length] }) }],
   });
-  const events = JSON.parse(payloads[0]!).length as number;
+  const first: unknown = JSON.parse(payloads[0]!);
+  const events = Array.isArray(first) ? first.length : 1;
   const ok = result['2xx'] / result.duration;
   return {
     requestsPerSec: Math.round(ok),

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { StrataError } from '@strata/core';
 import { installAuthHook, type KeyStore } from '@strata/auth';
 import { httpIngestPlugin, type IngestService } from '@strata/ingest';
@@ -48,12 +48,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimitBytes,
-    disableRequestLogging: true, // one line per request would be per-event logging on the ingest path
+    // One line per request would be per-event logging on the ingest path.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Reject unknown properties with a 400 instead of silently dropping them.
+    ajv: { customOptions: { removeAdditional: false } },
     requestIdHeader: 'x-request-id',
   });
   installAuthHook(app, opts.keys);
 
-  app.setErrorHandler((raw, req, reply) => {
+  app.setErrorHandler((raw: Error & { statusCode?: number; code?: string }, req, reply) => {
     const err = toStrataError(raw, req, opts.bodyLimitBytes);
     if (err.statusCode >= 500) {
       if (err.statusCode === 503) reply.header('retry-after', '1');

@@ -4,7 +4,9 @@
  * passes the shared contract suite in `./contract`.
  *
  * Keys are `/`-separated relative paths: no leading `/`, no empty, `.` or `..` segments, no
- * backslash or NUL, at most 1024 bytes.
+ * backslash or NUL, at most 1024 bytes, segments of at most 255 bytes, no segment starting with
+ * `.tmp-` (reserved for temporary files). The full grammar and `validateKey` are in `key.ts`;
+ * every engine rejects other keys with STRATA_ERR_STORAGE_BAD_KEY.
  */
 
 export interface ObjectInfo {

@@ -12,10 +12,10 @@ export interface ServerProcess {
 }
 
 /**
- * Runs `strata start` as a child process (JSON logs, port 0) and resolves once it listens.
+ * Runs `strata start` as a child process (port 0) and resolves with its URL once it listens.
  * Used by tests that must kill the server for real.
  */
-export async function startServerProcess(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(args: string[], env: Record<string, string> = {}, startupMs = 30_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '--port', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -24,13 +24,23 @@ export async function startServerProcess(args: string[], env: Record<string, str
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
+    // Never leave a half-started server behind: kill it if it does not come up in time.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not report its URL within ${startupMs} ms: ${stderr}`));
+    }, startupMs);
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'listening' && entry.url) resolve(entry.url);
+      const running = /^Strata is running at (\S+)/.exec(line); // printed by `strata start` whatever the log level
+      if (running) {
+        clearTimeout(timer);
+        resolve(running[1]!);
+      }
     });
-    void exited.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening: ${stderr}`));
+    });
   });
   return { child, url, exited };
 }
