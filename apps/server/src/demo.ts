@@ -61,7 +61,6 @@ export function startDemo(opts: DemoOptions): { stop(): Promise<void> } {
     ...Array.from({ length: opts.machines }, (_, i) => makeDevice(`machine-${pad(i + 1)}`, 'machine')),
     ...Array.from({ length: opts.patients }, (_, i) => makeDevice(`patient-${pad(i + 1)}`, 'patient')),
   ];
-  const principal = { keyId: 'demo', scopes: ['ingest'] as const };
   let inFlight: Promise<unknown> = Promise.resolve();
 
   const tick = (): void => {
@@ -80,7 +79,7 @@ export function startDemo(opts: DemoOptions): { stop(): Promise<void> } {
       if (d.kind === 'patient') metrics.spo2 = Math.min(100, metrics.spo2!);
       return { device: d.id, tsMs: nowMs, metrics, tags: { kind: d.kind } };
     });
-    inFlight = opts.ingest.ingestEvents(events, principal, 'demo', nowMs).catch((err: Error) => {
+    inFlight = opts.ingest.ingestEvents(events, 'demo', nowMs).catch((err: Error) => {
       opts.logger.warn({ err: err.message }, 'demo devices could not send');
     });
   };

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { StrataConfig } from '@strata/config';
 import { ensureAdminKey, KeyStore } from '@strata/auth';
-import { IngestService } from '@strata/ingest';
+import { IngestService, ParsePool } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { startDelivery, type Delivery } from '@strata/lake';
@@ -67,11 +67,17 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     });
     closers.push(() => delivery.stop());
     const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery });
+    const { parseWorkers, minTimestamp, ...limits } = config.ingest;
+    const pool = parseWorkers > 0
+      ? new ParsePool({ workers: parseWorkers, onWorkerError: (err) => logger.error({ err }, 'parse worker failed; replaced') })
+      : undefined;
+    if (pool) closers.push(() => pool.close());
     const ingest = new IngestService({
       stream,
       topic: TELEMETRY_TOPIC,
-      limits: { ...config.ingest, minTimestampMs: Date.parse(config.ingest.minTimestamp) },
+      limits: { ...limits, minTimestampMs: Date.parse(minTimestamp) },
       observer: metrics.ingestObserver,
+      ...(pool && { pool }),
     });
     const app = await buildApp({ keys, ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
     closers.push(() => app.close());

@@ -1,4 +1,8 @@
-export { IngestService } from './service.js';
+export { IngestService, POOL_MIN_BYTES } from './service.js';
+export { ParsePool } from './parse-pool/pool.js';
+export type { ParsePoolOptions } from './parse-pool/pool.js';
+export { prepareBatch } from './prepare.js';
+export type { PreparedBatch, PrepareContext } from './prepare.js';
 export type { IngestObserver, IngestOptions, IngestResult, RejectReason } from './service.js';
 export { httpIngestPlugin } from './sources/http/plugin.js';
 export type { HttpIngestOptions } from './sources/http/plugin.js';

@@ -2,8 +2,14 @@ import type { IngestLimits } from '@strata/core';
 import type { Principal } from '@strata/auth';
 import { authErrors } from '@strata/auth';
 import { streamErrors, type Stream } from '@strata/stream';
-import { encodeEvents, parseIngestBody, type ParsedEvent } from './parse/index.js';
+import { encodeEvents, type ParsedEvent } from './parse/index.js';
 import { ingestErrors } from './errors.js';
+import { prepareBatch, type PreparedBatch } from './prepare.js';
+import type { ParsePool } from './parse-pool/pool.js';
+import type { AppendRecord } from '@strata/stream';
+
+/** Bodies at least this large are parsed on the pool; smaller ones inline, where a thread hop would cost more than it saves. */
+export const POOL_MIN_BYTES = 16 * 1024;
 
 /** Why a request was turned away; bounded, so it can be a metric label. */
 export type RejectReason = 'invalid' | 'too_large' | 'media_type' | 'forbidden_device' | 'unavailable';
@@ -19,6 +25,8 @@ export interface IngestOptions {
   topic: string;
   limits: IngestLimits;
   observer?: IngestObserver;
+  /** Worker threads for large bodies; without one, everything is parsed inline. */
+  pool?: ParsePool;
   now?: () => number;
 }
 
@@ -29,7 +37,8 @@ export interface IngestResult {
 
 /**
  * The one way events enter Strata, whatever the gateway (HTTP now, MQTT later, the demo devices):
- * parse and validate the whole request, check device binding, then one durable append.
+ * parse and validate the whole request, check device binding, then one durable append. Large
+ * bodies are parsed on worker threads when a pool is given.
  * All-or-nothing: a request with any invalid item writes nothing. Rejections are StrataErrors;
  * a 400 carries `details.issues`, one `{index, field, reason}` per invalid item.
  */
@@ -44,38 +53,44 @@ export class IngestService {
 
   /** Parses a raw body (JSON, NDJSON, SenML) and appends it. */
   async ingestBody(body: Buffer | string, contentType: string | undefined, principal: Principal, source: string): Promise<IngestResult> {
-    const nowMs = this.#now();
-    const parsed = parseIngestBody(body, contentType, { nowMs, limits: this.#opts.limits });
-    if (parsed.ok) return this.ingestEvents(parsed.events, principal, source, nowMs);
-    const first = parsed.issues[0]?.reason ?? '';
-    switch (parsed.status) {
+    const ctx = { nowMs: this.#now(), limits: this.#opts.limits, source, ...(principal.device !== undefined && { device: principal.device }) };
+    const pool = this.#opts.pool;
+    const prepared =
+      pool && typeof body !== 'string' && body.length >= POOL_MIN_BYTES ? await pool.prepare(body, contentType, ctx) : prepareBatch(body, contentType, ctx);
+    if (prepared.ok) return this.#append(prepared.records, prepared.bytes);
+    throw this.#rejection(prepared, principal);
+  }
+
+  #rejection(refused: Exclude<PreparedBatch, { ok: true }>, principal: Principal): Error {
+    const first = 'issues' in refused ? (refused.issues[0]?.reason ?? '') : '';
+    switch (refused.status) {
       case 400:
         this.#opts.observer?.rejected('invalid');
-        throw ingestErrors.STRATA_ERR_INGEST_INVALID({ count: parsed.issues.length, issues: parsed.issues });
+        return ingestErrors.STRATA_ERR_INGEST_INVALID({ count: refused.issues.length, issues: refused.issues });
+      case 403:
+        this.#opts.observer?.rejected('forbidden_device');
+        return authErrors.STRATA_ERR_AUTH_FORBIDDEN_DEVICE({ allowed: principal.device, device: refused.foreignDevice });
       case 413:
         this.#opts.observer?.rejected('too_large');
-        throw ingestErrors.STRATA_ERR_INGEST_TOO_LARGE({ reason: first });
+        return ingestErrors.STRATA_ERR_INGEST_TOO_LARGE({ reason: first });
       case 415:
         this.#opts.observer?.rejected('media_type');
-        throw ingestErrors.STRATA_ERR_INGEST_MEDIA_TYPE({ reason: first });
+        return ingestErrors.STRATA_ERR_INGEST_MEDIA_TYPE({ reason: first });
     }
   }
 
-  /** Appends events already parsed and validated (by `parseIngestBody` or a trusted generator). */
-  async ingestEvents(events: ParsedEvent[], principal: Principal, source: string, nowMs: number = this.#now()): Promise<IngestResult> {
-    if (principal.device !== undefined) {
-      const other = events.find((e) => e.device !== principal.device);
-      if (other) {
-        this.#opts.observer?.rejected('forbidden_device');
-        throw authErrors.STRATA_ERR_AUTH_FORBIDDEN_DEVICE({ allowed: principal.device, device: other.device });
-      }
-    }
+  /** Appends events generated in-process (demo devices), already valid: no parsing, no key. */
+  async ingestEvents(events: ParsedEvent[], source: string, nowMs: number = this.#now()): Promise<IngestResult> {
     const { records, bytes } = encodeEvents(events, { nowMs, source });
+    return this.#append(records, bytes);
+  }
+
+  async #append(records: AppendRecord[], bytes: number): Promise<IngestResult> {
     const started = process.hrtime.bigint();
     try {
       const result = await this.#opts.stream.append(this.#opts.topic, records);
       this.#opts.observer?.accepted(result.appended, bytes, result.duplicates, Number(process.hrtime.bigint() - started) / 1e9);
-      return { accepted: events.length, duplicates: result.duplicates };
+      return { accepted: records.length, duplicates: result.duplicates };
     } catch (err) {
       // The stream says "not now" (full, closed, disk): the client should retry later.
       if (streamErrors.STRATA_ERR_STREAM_FULL.is(err) || streamErrors.STRATA_ERR_STREAM_CLOSED.is(err) || streamErrors.STRATA_ERR_STREAM_IO.is(err)) {

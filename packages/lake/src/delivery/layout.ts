@@ -37,10 +37,19 @@ export interface EncodedObject {
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
-/** Hive-style partition path of the UTC hour holding `ts` (Unix ms). */
+const HOUR_MS = 3_600_000;
+let cachedHour = NaN;
+let cachedPath = '';
+
+/** Hive-style partition path of the UTC hour holding `ts` (Unix ms). Records come mostly in time order, so the last hour is cached. */
 export function hourPath(ts: number): string {
-  const d = new Date(ts);
-  return `year=${pad(d.getUTCFullYear(), 4)}/month=${pad(d.getUTCMonth() + 1)}/day=${pad(d.getUTCDate())}/hour=${pad(d.getUTCHours())}`;
+  const hour = Math.floor(ts / HOUR_MS);
+  if (hour !== cachedHour) {
+    const d = new Date(hour * HOUR_MS);
+    cachedPath = `year=${pad(d.getUTCFullYear(), 4)}/month=${pad(d.getUTCMonth() + 1)}/day=${pad(d.getUTCDate())}/hour=${pad(d.getUTCHours())}`;
+    cachedHour = hour;
+  }
+  return cachedPath;
 }
 
 /** `<zone>/<topic>/<hour>/<topic>-<partition>-<first>-<last>.ndjson.gz` */
@@ -106,6 +115,14 @@ export function encodeRecord(record: StreamRecord): Line {
   return { offset: record.offset, zone: 'errors', hour: hourPath(validTs ? record.ts : record.appendTime), line: Buffer.from(line, 'utf8') };
 }
 
+/** Buffers fill in offset order, so sorting (a copy) is only needed when they did not. */
+function inOffsetOrder(lines: readonly Line[]): readonly Line[] {
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i]!.offset < lines[i - 1]!.offset) return [...lines].sort((a, b) => a.offset - b.offset);
+  }
+  return lines;
+}
+
 /**
  * The objects of one flush of `partition`: one per (zone, hour) present in `lines`, named by
  * the smallest and largest offset of that hour's lines, holding the lines in offset order, each
@@ -113,7 +130,7 @@ export function encodeRecord(record: StreamRecord): Line {
  */
 export async function encodeObjects(topic: string, partition: number, lines: readonly Line[], gzipLevel: number): Promise<EncodedObject[]> {
   const groups = new Map<string, Line[]>();
-  for (const line of [...lines].sort((a, b) => a.offset - b.offset)) {
+  for (const line of inOffsetOrder(lines)) {
     const id = `${line.zone}/${line.hour}`;
     const group = groups.get(id);
     if (group) group.push(line);
