@@ -21,6 +21,10 @@ export interface Metrics {
 export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'strata_' });
+  // prom-client names these gauges `_total`, which promtool rejects as counter-like: drop them.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`strata_nodejs_${name}`);
+  }
 
   const events = new Counter({ name: 'strata_ingest_events_total', help: 'Events accepted (durable in the stream).', registers: [registry] });
   const bytes = new Counter({ name: 'strata_ingest_bytes_total', help: 'Bytes of accepted events as stored.', registers: [registry] });
