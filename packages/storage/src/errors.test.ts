@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { documentedErrorCodes } from '@strata/core';
+import { errorCodesInDocsAndCode } from '@strata/testkit';
 import { storageErrors } from './errors.js';
 
 describe('storage error catalogue', () => {
-  it('is documented in the README, code for code and in the same order', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('## Errors'));
-    expect(documentedErrorCodes(section)).toEqual(Object.keys(storageErrors));
+  it('is documented in the README, code for code', () => {
+    const { documented, defined } = errorCodesInDocsAndCode(new URL('../README.md', import.meta.url), storageErrors);
+    expect(documented).toEqual(defined);
   });
 
   it('tells the caller’s faults (4xx) from the store’s (5xx)', () => {

@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { documentedErrorCodes } from '@strata/core';
+import { errorCodesInDocsAndCode } from '@strata/testkit';
 import { describe, expect, it } from 'vitest';
 import { streamErrors } from './errors.js';
 
 describe('stream error catalogue', () => {
   it('is documented in the README, code for code, and nothing more', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const errorsSection = readme.slice(readme.indexOf('## Errors'));
-    expect(documentedErrorCodes(errorsSection).sort()).toEqual(Object.keys(streamErrors).sort());
+    const { documented, defined } = errorCodesInDocsAndCode(new URL('../README.md', import.meta.url), streamErrors);
+    expect(documented).toEqual(defined);
   });
 
   it('keeps 4xx for caller mistakes and 5xx for conditions to retry or act on', () => {
