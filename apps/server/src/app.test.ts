@@ -193,3 +193,22 @@ describe('when the stream cannot take more', () => {
     }
   });
 });
+
+describe('many invalid items', () => {
+  it('lists the first 100 with a summary and does not miscount them', async () => {
+    const many = await startTestPlatform();
+    try {
+      const payload = Array.from({ length: 500 }, () => ({ sensorId: 'bad id!', v: 1 }));
+      const res = await many.platform.app.inject({
+        method: 'POST', url: '/v1/ingest', headers: { ...auth(many.adminKey), ...json }, payload,
+      });
+      expect(res.statusCode).toBe(400);
+      const body = res.json<{ error: { message: string }; issues: { reason: string }[] }>();
+      expect(body.issues).toHaveLength(101);
+      expect(body.issues[100]!.reason).toMatch(/400 more/);
+      expect(body.error.message).toMatch(/^more than 100 invalid item/);
+    } finally {
+      await many.close();
+    }
+  });
+});

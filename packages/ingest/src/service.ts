@@ -2,7 +2,7 @@ import type { IngestLimits } from '@strata/core';
 import type { Principal } from '@strata/auth';
 import { authErrors } from '@strata/auth';
 import { streamErrors, type Stream } from '@strata/stream';
-import { encodeEvents, type ParsedEvent } from './parse/index.js';
+import { encodeEvents, MAX_ISSUES, type ParsedEvent } from './parse/index.js';
 import { ingestErrors } from './errors.js';
 import { prepareBatch, type PreparedBatch } from './prepare.js';
 import type { ParsePool } from './parse-pool/pool.js';
@@ -66,7 +66,11 @@ export class IngestService {
     switch (refused.status) {
       case 400:
         this.#opts.observer?.rejected('invalid');
-        return ingestErrors.STRATA_ERR_INGEST_INVALID({ count: refused.issues.length, issues: refused.issues });
+        // The list stops at MAX_ISSUES plus a summary issue: past that, say so rather than miscount.
+        return ingestErrors.STRATA_ERR_INGEST_INVALID({
+          count: refused.issues.length > MAX_ISSUES ? `more than ${MAX_ISSUES}` : refused.issues.length,
+          issues: refused.issues,
+        });
       case 403:
         this.#opts.observer?.rejected('forbidden_device');
         return authErrors.STRATA_ERR_AUTH_FORBIDDEN_DEVICE({ allowed: principal.device, device: refused.foreignDevice });
