@@ -21,9 +21,9 @@ do_install() {
     apt-get update -q
     apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
   fi
-  # The Debian package starts a prometheus daemon on *:9090; we only want promtool.
-  if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus 2>/dev/null || true; fi
-  pkill -x prometheus 2>/dev/null || true
+  # Only promtool is used. Where systemd runs, the Debian package also starts a prometheus
+  # daemon on *:9090: stop that service (by name, never other prometheus processes).
+  if [ -d /run/systemd/system ]; then systemctl stop prometheus 2>/dev/null || true; fi
   command -v promtool >/dev/null
 }
 

@@ -21,6 +21,26 @@ function strata(args: string[], env: Record<string, string> = {}): Promise<{ cod
   });
 }
 
+describe('strata start', () => {
+  it('prints the admin key on the first start only, and it is the one in admin.key', async () => {
+    const data = tempDir('cli-start');
+    try {
+      const first = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      const key = readFileSync(join(data.dir, 'admin.key'), 'utf8').trim();
+      expect(first.stdout()).toContain(key);
+      const second = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      expect(second.stdout()).not.toMatch(/stk_/);
+      expect(second.stdout()).toMatch(/Strata is running at/);
+    } finally {
+      data.remove();
+    }
+  });
+});
+
 describe('strata keys', () => {
   it('creates a device-bound ingest key in the data dir, stored hashed', async () => {
     const res = await strata(['keys', 'create', '--scopes', 'ingest', '--device', 'pump-7', '--data', tmp.dir]);

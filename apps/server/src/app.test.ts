@@ -2,8 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { countBy, readRawZone } from '@strata/testkit';
+import { join } from 'node:path';
+import { KeyStore } from '@strata/auth';
+import { IngestService } from '@strata/ingest';
+import { DEFAULT_INGEST_LIMITS } from '@strata/core';
+import type { Delivery } from '@strata/lake';
 import { startTestPlatform, type TestPlatform } from './test-platform.js';
 import { TELEMETRY_TOPIC } from './platform.js';
+import { buildApp } from './app.js';
+import { createMetrics } from './metrics.js';
 
 let t: TestPlatform;
 let app: FastifyInstance;
@@ -209,6 +216,70 @@ describe('many invalid items', () => {
       expect(body.error.message).toMatch(/^more than 100 invalid item/);
     } finally {
       await many.close();
+    }
+  });
+});
+
+describe('ingest rejection metrics', () => {
+  it('count every refused request once, under its reason', async () => {
+    const pumpKey = await createKey({ scopes: ['ingest'], device: 'pump-9' });
+    const cases: [string, Record<string, string>, string][] = [
+      ['invalid', { ...auth(t.adminKey), ...json }, '[{"sensorId":"bad id!","v":1}]'],
+      ['too_large', { ...auth(t.adminKey), ...json }, JSON.stringify([{ sensorId: 's', note: 'x'.repeat(70 * 1024) }])],
+      ['media_type', { ...auth(t.adminKey), 'content-type': 'text/plain' }, 'x'],
+      ['unauthorized', json, '{"sensorId":"s","v":1}'],
+      ['forbidden_device', { ...auth(pumpKey), ...json }, '{"sensorId":"pump-8","v":1}'],
+    ];
+    const counts = async () => {
+      const text = (await app.inject({ url: '/metrics', headers: auth(t.adminKey) })).body;
+      const read = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+      return {
+        reasons: Object.fromEntries(['invalid', 'too_large', 'media_type', 'unauthorized', 'forbidden', 'forbidden_device'].map((r) => [r, read(new RegExp(`^strata_ingest_rejected_total\\{reason="${r}"\\} (\\d+)`, 'm'))])),
+        rejected: read(/^strata_ingest_requests_total\{result="rejected"\} (\d+)/m),
+      };
+    };
+    for (const [reason, headers, payload] of cases) {
+      const before = await counts();
+      const res = await app.inject({ method: 'POST', url: '/v1/ingest', headers, payload });
+      expect(res.statusCode, reason).toBeGreaterThanOrEqual(400);
+      const after = await counts();
+      expect(after.rejected - before.rejected, reason).toBe(1);
+      for (const [r, n] of Object.entries(after.reasons)) expect(n - before.reasons[r]!, `${reason}: ${r}`).toBe(r === reason ? 1 : 0);
+    }
+  });
+});
+
+describe('readiness and bounded admin calls', () => {
+  it('reports a failing object store as not ready without leaking paths', async () => {
+    const own = await startTestPlatform();
+    try {
+      await own.platform.store.close();
+      const ready = await own.platform.app.inject('/ready');
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().error.message).toBe('not ready: storage not writable');
+      expect(ready.body).not.toContain(own.dataDir);
+    } finally {
+      await own.close().catch(() => undefined);
+    }
+  });
+
+  it('answers a flush that does not finish in time with 503, so shutdown never waits on it forever', async () => {
+    const stuck: Delivery = {
+      flush: () => new Promise(() => undefined),
+      stop: async () => undefined,
+      stats: () => t.platform.delivery.stats(),
+    };
+    const keys = KeyStore.open(join(t.dataDir, 'keys.jsonl'));
+    const { stream, store } = t.platform;
+    const ingest = new IngestService({ stream, topic: TELEMETRY_TOPIC, limits: DEFAULT_INGEST_LIMITS });
+    const other = await buildApp({ keys, ingest, stream, store, delivery: stuck, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024, flushTimeoutMs: 50 });
+    try {
+      const res = await other.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(t.adminKey) });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.code).toBe('STRATA_ERR_HTTP_TIMEOUT');
+      expect(res.headers['retry-after']).toBe('1');
+    } finally {
+      await other.close();
     }
   });
 });

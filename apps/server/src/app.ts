@@ -5,7 +5,7 @@ import { httpIngestPlugin, type IngestService } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
 import type { Delivery } from '@strata/lake';
-import type { Metrics } from './metrics.js';
+import type { IngestRejectReason, Metrics } from './metrics.js';
 import { httpErrors } from './errors.js';
 import { opsRoutes } from './routes/ops.js';
 import { adminRoutes } from './routes/admin.js';
@@ -18,14 +18,24 @@ export interface AppOptions {
   delivery?: Delivery;
   metrics: Metrics;
   bodyLimitBytes: number;
+  /** How long `POST /v1/admin/flush` waits before answering 503 (the flush goes on). Default 30 s. */
+  flushTimeoutMs?: number;
   logger?: FastifyServerOptions['loggerInstance'];
 }
 
-const INGEST_REJECT_BY_STATUS: Record<number, 'unauthorized' | 'forbidden' | 'too_large' | 'media_type'> = {
-  401: 'unauthorized',
-  403: 'forbidden',
-  413: 'too_large',
-  415: 'media_type',
+/** The one place ingest rejections are counted: by the code of the error answered. */
+const INGEST_REJECT_REASON: Readonly<Record<string, IngestRejectReason>> = {
+  STRATA_ERR_INGEST_INVALID: 'invalid',
+  STRATA_ERR_HTTP_BAD_REQUEST: 'invalid',
+  STRATA_ERR_INGEST_TOO_LARGE: 'too_large',
+  STRATA_ERR_HTTP_TOO_LARGE: 'too_large',
+  STRATA_ERR_INGEST_MEDIA_TYPE: 'media_type',
+  STRATA_ERR_HTTP_MEDIA_TYPE: 'media_type',
+  STRATA_ERR_AUTH_MISSING_KEY: 'unauthorized',
+  STRATA_ERR_AUTH_INVALID_KEY: 'unauthorized',
+  STRATA_ERR_AUTH_FORBIDDEN_SCOPE: 'forbidden',
+  STRATA_ERR_AUTH_FORBIDDEN_DEVICE: 'forbidden_device',
+  STRATA_ERR_INGEST_UNAVAILABLE: 'unavailable',
 };
 
 /** Fastify's own errors (body limit, content type, schema validation) in Strata's catalogue. */
@@ -62,8 +72,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       if (err.statusCode === 503) reply.header('retry-after', '1');
       else req.log.error({ err: raw, reqId: req.id }, 'request failed');
     }
-    if (req.routeOptions.config.scope === 'ingest' && !(raw instanceof StrataError && raw.code.startsWith('STRATA_ERR_INGEST_'))) {
-      const reason = INGEST_REJECT_BY_STATUS[err.statusCode];
+    if (req.routeOptions.config.scope === 'ingest') {
+      const reason = INGEST_REJECT_REASON[err.code];
       if (reason) opts.metrics.ingestRejected(reason);
     }
     const issues = err.details.issues;
@@ -77,7 +87,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });
-  await app.register(adminRoutes, { keys: opts.keys, ...(opts.delivery && { delivery: opts.delivery }) });
+  await app.register(adminRoutes, { keys: opts.keys, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
   await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   return app;
 }

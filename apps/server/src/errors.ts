@@ -8,4 +8,5 @@ export const httpErrors = defineErrors({
   STRATA_ERR_HTTP_MEDIA_TYPE: { status: 415, message: 'unsupported content type {type}' },
   STRATA_ERR_HTTP_INTERNAL: { status: 500, message: 'internal error (request {reqId}); see the server log' },
   STRATA_ERR_HTTP_NOT_READY: { status: 503, message: 'not ready: {reasons}' },
+  STRATA_ERR_HTTP_TIMEOUT: { status: 503, message: '{what} did not finish within {seconds} s; it goes on in the background' },
 });

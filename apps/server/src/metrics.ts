@@ -1,15 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { IngestObserver, RejectReason } from '@strata/ingest';
+import type { IngestObserver } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { Delivery } from '@strata/lake';
 
-/** Rejections the HTTP layer sees before the ingest service does (auth, body limit). */
-export type HttpRejectReason = RejectReason | 'unauthorized' | 'forbidden';
+/** Why an ingest request was refused; bounded, so it can be a label. */
+export type IngestRejectReason = 'invalid' | 'too_large' | 'media_type' | 'unauthorized' | 'forbidden' | 'forbidden_device' | 'unavailable';
 
 export interface Metrics {
   registry: Registry;
   ingestObserver: IngestObserver;
-  ingestRejected(reason: HttpRejectReason): void;
+  ingestRejected(reason: IngestRejectReason): void;
   httpRequest(route: string, method: string, status: number): void;
 }
 
@@ -30,13 +30,14 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
   const bytes = new Counter({ name: 'strata_ingest_bytes_total', help: 'Bytes of accepted events as stored.', registers: [registry] });
   const duplicates = new Counter({ name: 'strata_ingest_duplicates_total', help: 'Events skipped because their client id was already in the stream.', registers: [registry] });
   const rejected = new Counter({ name: 'strata_ingest_rejected_total', help: 'Ingest requests refused, by reason.', labelNames: ['reason'], registers: [registry] });
+  const requests = new Counter({ name: 'strata_ingest_requests_total', help: 'Ingest requests (and demo batches) answered, accepted or refused.', labelNames: ['result'], registers: [registry] });
   const appendSeconds = new Histogram({
     name: 'strata_stream_append_duration_seconds',
     help: 'Time from append call to durable (fsync) acknowledgement.',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const requests = new Counter({ name: 'strata_http_requests_total', help: 'HTTP requests answered.', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  const httpRequests = new Counter({ name: 'strata_http_requests_total', help: 'HTTP requests answered.', labelNames: ['route', 'method', 'status'], registers: [registry] });
 
   new Gauge({
     name: 'strata_stream_consumer_lag_records',
@@ -78,20 +79,19 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
     registry,
     ingestObserver: {
       accepted(n, b, dup, seconds) {
+        requests.inc({ result: 'accepted' });
         events.inc(n);
         bytes.inc(b);
         if (dup) duplicates.inc(dup);
         appendSeconds.observe(seconds);
       },
-      rejected(reason) {
-        rejected.inc({ reason });
-      },
     },
     ingestRejected(reason) {
+      requests.inc({ result: 'rejected' });
       rejected.inc({ reason });
     },
     httpRequest(route, method, status) {
-      requests.inc({ route, method, status: String(status) });
+      httpRequests.inc({ route, method, status: String(status) });
     },
   };
 }

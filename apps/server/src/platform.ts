@@ -40,8 +40,11 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     maxPendingBytes: config.stream.maxPendingBytes,
   });
   const closers: (() => Promise<void>)[] = [() => stream.close()];
+  // Reverse order of opening; every closer runs even when one fails, so the stream always closes.
   const closeAll = async (): Promise<void> => {
-    while (closers.length > 0) await closers.pop()!(); // reverse order of opening
+    const errors: unknown[] = [];
+    while (closers.length > 0) await closers.pop()!().catch((err: unknown) => errors.push(err));
+    if (errors.length > 0) throw new AggregateError(errors, `${errors.length} component(s) failed to stop`);
   };
   try {
     await stream.ensureTopic(TELEMETRY_TOPIC, {
@@ -54,7 +57,6 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     closers.push(() => store.close());
     const keys = KeyStore.open(join(config.dataDir, 'keys.jsonl'), { reloadMs: 1000 });
     closers.push(async () => keys.close());
-    const newAdminKey = ensureAdminKey(keys, join(config.dataDir, 'admin.key'));
 
     const delivery = await startDelivery({
       stream,
@@ -85,6 +87,8 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+    // Only once the server is up: a start that fails earlier must not make a key nobody was shown.
+    const newAdminKey = ensureAdminKey(keys, join(config.dataDir, 'admin.key'));
 
     if (config.demo.enabled) {
       const demo = startDemo({ ingest, ...config.demo, logger: logger.child({ component: 'demo' }) });

@@ -66,6 +66,18 @@ describe('KeyStore', () => {
     expect(server.verify(key)).toBeUndefined();
   });
 
+  it('lets a caller keep the key before it works, and stores nothing when that fails', () => {
+    const store = KeyStore.open(tempFile());
+    let seen = '';
+    const { key } = store.create({ scopes: ['admin'] }, new Date(), (k) => {
+      seen = k;
+      expect(store.list()).toHaveLength(0); // not in the log yet
+    });
+    expect(seen).toBe(key);
+    expect(() => store.create({ scopes: ['admin'] }, new Date(), () => { throw new Error('disk full'); })).toThrow('disk full');
+    expect(store.list()).toHaveLength(1);
+  });
+
   it('admin implies every scope', () => {
     expect(hasScope({ keyId: 'a', scopes: ['admin'] }, 'ingest')).toBe(true);
     expect(hasScope({ keyId: 'b', scopes: ['ingest'] }, 'admin')).toBe(false);

@@ -113,8 +113,12 @@ export class KeyStore {
     this.reload();
   }
 
-  /** Creates a key and returns it in clear: the only time it is ever visible. */
-  create(req: CreateKeyRequest, now: Date = new Date()): { key: string; info: KeyInfo } {
+  /**
+   * Creates a key and returns it in clear: the only time it is ever visible. `beforeCommit` runs
+   * with the key before it enters the log, so a caller that must keep it (the bootstrap admin
+   * key file) has it safe before the key can work.
+   */
+  create(req: CreateKeyRequest, now: Date = new Date(), beforeCommit?: (key: string) => void): { key: string; info: KeyInfo } {
     const scopes = [...new Set(req.scopes)];
     if (scopes.length === 0) throw authErrors.STRATA_ERR_AUTH_BAD_REQUEST({ reason: 'at least one scope is required' });
     const unknown = scopes.filter((s) => !isScope(s));
@@ -138,6 +142,7 @@ export class KeyStore {
       ...(req.device !== undefined && { device: req.device }),
       ...(req.expires !== undefined && { expires: new Date(req.expires).toISOString() }),
     };
+    beforeCommit?.(key);
     this.#append({ op: 'create', ...info, hash: sha256(key).toString('hex') });
     return { key, info };
   }

@@ -28,7 +28,6 @@ export const ConfigSchema = Type.Object(
     ),
     stream: Type.Object(
       {
-        engine: Type.Literal('embedded', { default: 'embedded' }),
         partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 4 }),
         retentionMs: Type.Integer({ minimum: 60_000, default: 24 * 3600 * 1000 }),
         retentionBytes: Type.Integer({ minimum: MiB, default: 10 * 1024 * MiB }),

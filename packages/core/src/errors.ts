@@ -58,7 +58,7 @@ export function defineErrors<const T extends Record<string, ErrorSpec>>(specs: T
   return Object.freeze(out) as Catalogue<T>;
 }
 
-/** Codes listed in a package README's "Errors" section, in order of appearance. */
+/** Codes (`STRATA_ERR_…` in backticks) a README mentions, in order of first appearance. */
 export function documentedErrorCodes(readme: string): string[] {
   return [...readme.matchAll(/`(STRATA_ERR_[A-Z0-9_]+)`/g)].map((m) => m[1]!).filter((c, i, all) => all.indexOf(c) === i);
 }

@@ -11,13 +11,9 @@ import type { AppendRecord } from '@strata/stream';
 /** Bodies at least this large are parsed on the pool; smaller ones inline, where a thread hop would cost more than it saves. */
 export const POOL_MIN_BYTES = 16 * 1024;
 
-/** Why a request was turned away; bounded, so it can be a metric label. */
-export type RejectReason = 'invalid' | 'too_large' | 'media_type' | 'forbidden_device' | 'unavailable';
-
-/** Hooks for metrics, so this package needs no metrics library. */
+/** Hook for metrics, so this package needs no metrics library. Rejections are counted by the gateway, from the error codes. */
 export interface IngestObserver {
   accepted(events: number, bytes: number, duplicates: number, appendSeconds: number): void;
-  rejected(reason: RejectReason): void;
 }
 
 export interface IngestOptions {
@@ -65,20 +61,16 @@ export class IngestService {
     const first = 'issues' in refused ? (refused.issues[0]?.reason ?? '') : '';
     switch (refused.status) {
       case 400:
-        this.#opts.observer?.rejected('invalid');
         // The list stops at MAX_ISSUES plus a summary issue: past that, say so rather than miscount.
         return ingestErrors.STRATA_ERR_INGEST_INVALID({
           count: refused.issues.length > MAX_ISSUES ? `more than ${MAX_ISSUES}` : refused.issues.length,
           issues: refused.issues,
         });
       case 403:
-        this.#opts.observer?.rejected('forbidden_device');
         return authErrors.STRATA_ERR_AUTH_FORBIDDEN_DEVICE({ allowed: principal.device, device: refused.foreignDevice });
       case 413:
-        this.#opts.observer?.rejected('too_large');
         return ingestErrors.STRATA_ERR_INGEST_TOO_LARGE({ reason: first });
       case 415:
-        this.#opts.observer?.rejected('media_type');
         return ingestErrors.STRATA_ERR_INGEST_MEDIA_TYPE({ reason: first });
     }
   }
@@ -98,7 +90,6 @@ export class IngestService {
     } catch (err) {
       // The stream says "not now" (full, closed, disk): the client should retry later.
       if (streamErrors.STRATA_ERR_STREAM_FULL.is(err) || streamErrors.STRATA_ERR_STREAM_CLOSED.is(err) || streamErrors.STRATA_ERR_STREAM_IO.is(err)) {
-        this.#opts.observer?.rejected('unavailable');
         throw ingestErrors.STRATA_ERR_INGEST_UNAVAILABLE({ reason: err.message }, err);
       }
       throw err;

@@ -9,6 +9,8 @@ export interface ServerProcess {
   url: string;
   /** Resolves with the exit code (or the signal name) when the process ends. */
   exited: Promise<number | string>;
+  /** Everything the process printed to stdout so far. */
+  stdout(): string;
 }
 
 /**
@@ -22,7 +24,9 @@ export async function startServerProcess(args: string[], env: Record<string, str
   });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     // Never leave a half-started server behind: kill it if it does not come up in time.
     const timer = setTimeout(() => {
@@ -42,5 +46,5 @@ export async function startServerProcess(args: string[], env: Record<string, str
       reject(new Error(`server exited (${code}) before listening: ${stderr}`));
     });
   });
-  return { child, url, exited };
+  return { child, url, exited, stdout: () => stdout };
 }

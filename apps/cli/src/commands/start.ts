@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '@strata/config';
-import { createLogger, startPlatform } from '@strata/server';
+import { createLogger, startPlatform, type Platform } from '@strata/server';
 import { commonOverrides, port, type CommonFlags } from '../options.js';
 
 interface StartFlags extends CommonFlags {
@@ -33,21 +33,18 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
         },
       });
       const logger = createLogger(config.log);
-      const platform = await startPlatform(config, logger);
-      if (platform.newAdminKey) {
-        // Printed once, straight to the terminal: keys never go through the logger.
-        process.stdout.write(
-          `\nAdmin API key (shown once; also saved to ${config.dataDir}/admin.key, mode 0600):\n  ${platform.newAdminKey}\n\n`,
-        );
-      }
-      process.stdout.write(`Strata is running at ${platform.url}  (health: ${platform.url}/health, send data: POST ${platform.url}/v1/ingest)\n`);
-
+      // Signals are handled from the start: one that arrives while engines open (recovery can
+      // take a while) stops the platform as soon as it is up, instead of killing it half-open.
+      let platform: Platform | undefined;
       let stopping = false;
       const shutdown = (signal: string): void => {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'shutting down: no new requests, flushing delivery, committing');
-        platform.stop().then(
+        if (platform) stop(platform);
+      };
+      const stop = (p: Platform): void => {
+        p.stop().then(
           () => {
             logger.info('stopped cleanly');
             logger.flush();
@@ -62,5 +59,15 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
+
+      platform = await startPlatform(config, logger);
+      if (platform.newAdminKey) {
+        // Printed once, straight to the terminal: keys never go through the logger.
+        process.stdout.write(
+          `\nAdmin API key (shown once; also saved to ${config.dataDir}/admin.key, mode 0600):\n  ${platform.newAdminKey}\n\n`,
+        );
+      }
+      process.stdout.write(`Strata is running at ${platform.url}  (health: ${platform.url}/health, send data: POST ${platform.url}/v1/ingest)\n`);
+      if (stopping) stop(platform);
     });
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { KeyStore } from '@strata/auth';
 import type { Delivery } from '@strata/lake';
+import { httpErrors } from '../errors.js';
 
 const CreateKeyBody = Type.Object(
   {
@@ -14,7 +15,7 @@ const CreateKeyBody = Type.Object(
 );
 
 /** Admin-only operations: API keys and forced delivery flush. */
-export async function adminRoutes(app: FastifyInstance, opts: { keys: KeyStore; delivery?: Delivery }): Promise<void> {
+export async function adminRoutes(app: FastifyInstance, opts: { keys: KeyStore; delivery?: Delivery; flushTimeoutMs: number }): Promise<void> {
   app.post<{ Body: Static<typeof CreateKeyBody> }>('/v1/keys', { schema: { body: CreateKeyBody } }, async (req, reply) => {
     const { key, info } = opts.keys.create(req.body);
     req.log.info({ keyId: info.id, scopes: info.scopes, by: req.principal?.keyId }, 'api key created');
@@ -31,6 +32,20 @@ export async function adminRoutes(app: FastifyInstance, opts: { keys: KeyStore; 
 
   const delivery = opts.delivery;
   if (delivery) {
-    app.post('/v1/admin/flush', async () => ({ flushed: await delivery.flush() }));
+    // Bounded: a flush retries while the object store fails, and an open request would hold up
+    // shutdown (which waits for in-flight requests before it stops delivery).
+    app.post('/v1/admin/flush', async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(httpErrors.STRATA_ERR_HTTP_TIMEOUT({ what: 'the flush', seconds: opts.flushTimeoutMs / 1000 })), opts.flushTimeoutMs);
+      });
+      const flush = delivery.flush();
+      flush.catch(() => undefined); // if the deadline wins, a later failure is delivery's to log
+      try {
+        return { flushed: await Promise.race([flush, deadline]) };
+      } finally {
+        clearTimeout(timer);
+      }
+    });
   }
 }

@@ -8,16 +8,21 @@ import { httpErrors } from '../errors.js';
 export async function opsRoutes(app: FastifyInstance, opts: { stream: Stream; store: ObjectStore; metrics: Metrics }): Promise<void> {
   app.get('/health', { config: { public: true } }, async () => ({ status: 'ok' }));
 
-  app.get('/ready', { config: { public: true } }, async () => {
-    const reasons: string[] = [];
+  // Public, so it names the failing components only; the details (paths, OS errors) go to the log.
+  app.get('/ready', { config: { public: true } }, async (req) => {
+    const failing: string[] = [];
     const health = opts.stream.health();
-    if (!health.writable) reasons.push(`stream: ${health.reason ?? 'not writable'}`);
+    if (!health.writable) {
+      failing.push('stream not writable');
+      req.log.warn({ reason: health.reason }, 'not ready: stream');
+    }
     try {
       await opts.store.probe();
     } catch (err) {
-      reasons.push(`storage: ${(err as Error).message}`);
+      failing.push('storage not writable');
+      req.log.warn({ err }, 'not ready: storage');
     }
-    if (reasons.length > 0) throw httpErrors.STRATA_ERR_HTTP_NOT_READY({ reasons: reasons.join('; '), checks: reasons });
+    if (failing.length > 0) throw httpErrors.STRATA_ERR_HTTP_NOT_READY({ reasons: failing.join(', ') });
     return { status: 'ready' };
   });
 

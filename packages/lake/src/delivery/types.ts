@@ -13,7 +13,7 @@ export interface DeliveryOptions {
   flushBytes?: number;
   /** Flush a partition once its oldest buffered record has waited this long. Default 300 000 ms. */
   flushIntervalMs?: number;
-  /** gzip level, 0 (store) to 9. Default 6. */
+  /** gzip level, 0 (store) to 9. Default 1 (see README: 2.3× faster than 6 for 6% larger objects). */
   gzipLevel?: number;
   logger?: Logger;
   /** Clock for the time-based flush and `lastFlushAt`, Unix ms. Default `Date.now`. */
