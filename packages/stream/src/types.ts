@@ -25,7 +25,7 @@ export interface AppendRecord {
   /** Partition key (device id): records with one key stay in order in one partition. */
   key: string;
   value: Uint8Array;
-  /** Idempotency key: a record whose id was appended within the dedup window is skipped. */
+  /** Idempotency key: a record whose id was appended with the same `key` within the dedup window is skipped. */
   id?: string;
   /** Event time, Unix ms (Kafka's CreateTime). Defaults to the append time. */
   ts?: number;

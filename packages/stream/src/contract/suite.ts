@@ -312,6 +312,15 @@ export function describeStreamContract(engine: string, factory: StreamFactory): 
       expect(ids(all)).toEqual(['a', 'b', 'c']);
     });
 
+    it('does not take the same id from two devices for a duplicate', async () => {
+      const { stream } = await openStream();
+      const topic = topicName('dedup-keys');
+      await stream.ensureTopic(topic, { partitions: 1 }); // both devices in one partition
+      expect(await stream.append(topic, [rec('device-a', 'reading-1'), rec('device-b', 'reading-1')])).toEqual({ appended: 2, duplicates: 0 });
+      expect(await stream.append(topic, [rec('device-b', 'reading-1')])).toEqual({ appended: 0, duplicates: 1 });
+      expect((await readAll(stream, topic)).map((r) => r.key)).toEqual(['device-a', 'device-b']);
+    });
+
     it('reports lag for every group that has committed', async () => {
       const { stream } = await openStream();
       const topic = topicName('lag');

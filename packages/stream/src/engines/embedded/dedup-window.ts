@@ -1,4 +1,12 @@
 /**
+ * What the window remembers of a record: its key (device) and id together, so two devices that
+ * happen to use the same id in one partition are not taken for duplicates of each other.
+ */
+export function dedupKey(key: string, id: string): string {
+  return `${key}\u0000${id}`;
+}
+
+/**
  * The ids a partition has appended recently, for idempotent appends (JetStream's duplicate window).
  * A Map keeps insertion order, which is append-time order because append times never decrease in
  * a partition, so evicting expired ids (and, past `maxIds`, the oldest ones) pops from the front.

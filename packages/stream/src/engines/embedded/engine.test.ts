@@ -68,6 +68,15 @@ describe('embedded stream engine', () => {
     expect(logger.lines.some((l) => l.level === 'warn' && l.obj.pid === dead)).toBe(true);
   });
 
+  it('takes over a lock left with its own pid by an earlier life (a restart given the same pid, as PID 1 in a container)', async () => {
+    const dir = scratch('lock-own-pid');
+    await (await open({ dir })).close();
+    writeFileSync(join(dir, 'LOCK'), `${process.pid}\n`); // as a kill -9 leaves it
+    const reopened = await open({ dir });
+    expect(reopened.health().writable).toBe(true);
+    await expect(openEmbeddedStream({ dir })).rejects.toSatisfy(streamErrors.STRATA_ERR_STREAM_LOCKED.is);
+  });
+
   it('lets in-flight appends finish on close, then rejects calls', async () => {
     const dir = scratch('close');
     const stream = await open({ dir });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamRecord } from '../../types.js';
-import { checkFrame, decodeRecords, encodeFrame, frameIds, FRAME_OVERHEAD_BYTES } from './frame-codec.js';
+import { checkFrame, decodeRecords, encodeFrame, frameDedupKeys, FRAME_OVERHEAD_BYTES } from './frame-codec.js';
+import { dedupKey } from './dedup-window.js';
 
 const recs = [
   { key: 'device-1', id: 'a', ts: 1_700_000_000_001, value: Buffer.from('{"x":1}') },
@@ -19,7 +20,7 @@ describe('frame codec', () => {
       [42, 'clé-ü', undefined, 1_700_000_000_500, [0, 1, 2]],
       [43, '', 'c', 1_700_000_000_500, []],
     ]);
-    expect(frameIds(frame, 0)).toEqual(['a', undefined, 'c']);
+    expect(frameDedupKeys(frame, 0)).toEqual([dedupKey('device-1', 'a'), undefined, dedupKey('', 'c')]);
   });
 
   it('only encodes the records it is given, in the order given', () => {

@@ -41,6 +41,7 @@
 
 import { crc32 } from 'node:zlib';
 import type { AppendRecord, StreamRecord } from '../../types.js';
+import { dedupKey } from './dedup-window.js';
 
 export const FRAME_HEADER_BYTES = 8;
 export const BODY_HEADER_BYTES = 24;
@@ -184,18 +185,18 @@ export function decodeRecords(
   }
 }
 
-/** Ids of the records of a checked frame (undefined for records without one), for the dedup window. */
-export function frameIds(buf: Buffer, pos: number): (string | undefined)[] {
+/** Dedup keys (key + id) of the records of a checked frame (undefined for records without an id), for the dedup window. */
+export function frameDedupKeys(buf: Buffer, pos: number): (string | undefined)[] {
   const h = readHeader(buf, pos);
-  const ids: (string | undefined)[] = [];
+  const keys: (string | undefined)[] = [];
   let p = pos + FRAME_OVERHEAD_BYTES;
   for (let i = 0; i < h.count; i++) {
     const keyLen = buf.readUInt16LE(p + 8);
     const idLenPos = p + 10 + keyLen;
     const idLen = buf.readUInt16LE(idLenPos);
-    ids.push(idLen > 0 ? buf.toString('utf8', idLenPos + 2, idLenPos + 2 + idLen) : undefined);
+    keys.push(idLen > 0 ? dedupKey(buf.toString('utf8', p + 10, p + 10 + keyLen), buf.toString('utf8', idLenPos + 2, idLenPos + 2 + idLen)) : undefined);
     const valLenPos = idLenPos + 2 + idLen;
     p = valLenPos + 4 + buf.readUInt32LE(valLenPos);
   }
-  return ids;
+  return keys;
 }

@@ -12,11 +12,15 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Lock files this process holds now: our own pid in any other lock is a previous life's. */
+const held = new Set<string>();
+
 /**
  * Takes `DIR/LOCK` (created with O_EXCL, holding our pid) so one process at a time owns a stream
- * directory. A lock whose pid is dead is stale (the owner crashed) and is taken over. Opening the
- * same directory twice in one process is refused too: the pid is alive.
- * Returns the release function.
+ * directory. A lock whose pid is dead is stale (the owner crashed) and is taken over. So is one
+ * holding our own pid that this process did not take: after kill -9 a restarted process can get
+ * the same pid (always, as PID 1 in a container). Opening the same directory twice in one process
+ * is refused. Returns the release function.
  */
 export async function acquireLock(dir: string, logger: Logger): Promise<() => Promise<void>> {
   const path = join(dir, 'LOCK');
@@ -29,7 +33,9 @@ export async function acquireLock(dir: string, logger: Logger): Promise<() => Pr
       } finally {
         await fh.close();
       }
+      held.add(path);
       return async () => {
+        held.delete(path);
         await fsp.rm(path, { force: true });
       };
     } catch (err) {
@@ -37,7 +43,8 @@ export async function acquireLock(dir: string, logger: Logger): Promise<() => Pr
     }
     const text = await fsp.readFile(path, 'utf8').catch(() => '');
     const pid = Number.parseInt(text.trim(), 10);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid });
+    const ours = pid === process.pid;
+    if (ours ? held.has(path) : Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid });
     // An empty lock may be one another process has created but not written yet: only a while
     // later is it stale.
     const st = await fsp.stat(path).catch(() => null);

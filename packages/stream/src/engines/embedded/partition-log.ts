@@ -2,9 +2,9 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { AppendRecord, StreamRecord } from '../../types.js';
 import { isAtomicTempFile } from './atomic-file.js';
-import { DedupWindow } from './dedup-window.js';
+import { DedupWindow, dedupKey } from './dedup-window.js';
 import { fsyncDir, type FileOps } from './file-ops.js';
-import { decodeRecords, encodeFrame, frameIds } from './frame-codec.js';
+import { decodeRecords, encodeFrame, frameDedupKeys } from './frame-codec.js';
 import type { Logger } from './logger.js';
 import { loadIndex, parseSegmentName, scanSegment, Segment, writeIndex } from './segment.js';
 import type { TailCache } from './tail-cache.js';
@@ -30,7 +30,7 @@ export interface StagedFrame {
   baseOffset: number;
   count: number;
   appendTime: number;
-  /** Ids entered in the dedup window for this frame (removed again if the write fails). */
+  /** Dedup keys entered in the window for this frame (removed again if the write fails). */
   ids: string[] | null;
 }
 
@@ -199,7 +199,7 @@ export class PartitionLog {
           const { buf, positions } = await seg.readFrameBuffers(i, j);
           for (let k = 0; k < positions.length; k++) {
             const time = seg.index.appendTime(i + k);
-            for (const id of frameIds(buf, positions[k]!)) if (id !== undefined) this.dedup.add(id, time);
+            for (const key of frameDedupKeys(buf, positions[k]!)) if (key !== undefined) this.dedup.add(key, time);
           }
         } catch (err) {
           this.o.logger.warn({ topic: this.topic, partition: this.partition, err }, 'cannot reload dedup ids from a damaged frame');
@@ -211,7 +211,7 @@ export class PartitionLog {
   }
 
   /**
-   * Drops duplicates of `records[indexes]` (by id, within the window and within the call), gives
+   * Drops duplicates of `records[indexes]` (same key and id, within the window and within the call), gives
    * the rest offsets and encodes them as one frame. Runs synchronously, so frames are staged in
    * offset order. `frame` is null when every record was a duplicate.
    */
@@ -223,14 +223,15 @@ export class PartitionLog {
     if (this.o.dedupWindowMs > 0) {
       this.dedup.evict(appendTime);
       for (let k = 0; k < indexes.length; k++) {
-        const id = records[indexes[k]!]!.id;
-        if (id !== undefined) {
-          if (this.dedup.seenOrAdd(id, appendTime)) {
+        const record = records[indexes[k]!]!;
+        if (record.id !== undefined) {
+          const key = dedupKey(record.key, record.id);
+          if (this.dedup.seenOrAdd(key, appendTime)) {
             if (kept === indexes) kept = indexes.slice(0, k);
             duplicates++;
             continue;
           }
-          (ids ??= []).push(id);
+          (ids ??= []).push(key);
         }
         if (kept !== indexes) kept.push(indexes[k]!);
       }
