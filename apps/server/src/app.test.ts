@@ -182,6 +182,26 @@ describe('API keys', () => {
 });
 
 describe('when the stream cannot take more', () => {
+  it('answers 503 with Retry-After once unread data fills the size cap, and takes data again after delivery', async () => {
+    const small = await startTestPlatform({ 'stream.retentionBytes': 1024 * 1024, 'stream.segmentBytes': 64 * 1024 });
+    try {
+      const post = () => small.platform.app.inject({
+        method: 'POST', url: '/v1/ingest', headers: { ...auth(small.adminKey), ...json },
+        payload: Array.from({ length: 1000 }, (_, i) => ({ sensorId: 'one-device', seq: i })),
+      });
+      let res = await post();
+      for (let i = 0; i < 20 && res.statusCode === 200; i++) res = await post();
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(res.json().error.message).toMatch(/retention cap reached with unread data/);
+      const flushed = await small.platform.app.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(small.adminKey) });
+      expect(flushed.statusCode).toBe(200);
+      expect((await post()).statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers 503 with Retry-After and /ready reports it', async () => {
     const own = await startTestPlatform();
     try {

@@ -26,6 +26,11 @@ export const GROUP_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 export class ConsumerGroup {
   readonly committed = new Map<number, number>();
   private members: GroupMember[] = [];
+
+  /** True while a member of this process is in the group. */
+  get hasMembers(): boolean {
+    return this.members.length > 0;
+  }
   private writes: Promise<void> = Promise.resolve();
 
   constructor(

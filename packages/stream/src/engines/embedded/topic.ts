@@ -145,13 +145,15 @@ export class Topic {
 
   /**
    * The lowest committed offset of partition `p` over the groups that have committed on this
-   * topic (a group that has committed elsewhere but not on `p` holds `p` from its start), or
-   * Infinity when no group has committed: size-based retention may not delete past it.
+   * topic or have members now (such a group holds `p` from its start until it commits on `p`),
+   * or Infinity when there is no such group: size-based retention may not delete past it.
    */
   minCommitted(p: number): number {
     let min = Infinity;
     for (const g of this.groups.values()) {
-      if (g.committed.size === 0) continue;
+      // A group with members holds data from the start until it commits: delivery commits only
+      // after its first flush (up to 5 minutes), and nothing it has not read may go for size.
+      if (g.committed.size === 0 && !g.hasMembers) continue;
       min = Math.min(min, g.committed.get(p) ?? this.logs[p]!.startOffset);
     }
     return min;
