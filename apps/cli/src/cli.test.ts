@@ -41,6 +41,32 @@ describe('strata start', () => {
   });
 });
 
+describe('logs', () => {
+  it('never carry a key, at debug level, through start, key creation, bad keys and revocation', async () => {
+    const data = tempDir('cli-secrets');
+    const server = await startServerProcess(['--data', data.dir, '--no-demo', '--log-level', 'debug']);
+    try {
+      const adminKey = readFileSync(join(data.dir, 'admin.key'), 'utf8').trim();
+      const created = await fetch(`${server.url}/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ scopes: ['ingest'] }),
+      });
+      const { key, id } = (await created.json()) as { key: string; id: string };
+      await fetch(`${server.url}/v1/ingest`, { method: 'POST', headers: { 'x-api-key': key.slice(0, -2) + 'xx', 'content-type': 'application/json' }, body: '{}' });
+      await fetch(`${server.url}/v1/keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${adminKey}` } });
+      await fetch(`${server.url}/v1/ingest`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: '{}' });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      data.remove();
+    }
+    const logLines = server.stdout().split('\n').filter((l) => l.startsWith('{'));
+    expect(logLines.length).toBeGreaterThan(3);
+    expect(logLines.filter((l) => /stk_[0-9a-f]{12}_[A-Za-z0-9_-]{10}/.test(l))).toEqual([]);
+  });
+});
+
 describe('strata keys', () => {
   it('creates a device-bound ingest key in the data dir, stored hashed', async () => {
     const res = await strata(['keys', 'create', '--scopes', 'ingest', '--device', 'pump-7', '--data', tmp.dir]);
