@@ -9,3 +9,5 @@ export {
   DEFAULT_INGEST_LIMITS,
 } from './event.js';
 export type { TelemetryEvent, IngestLimits } from './event.js';
+export { silentLogger } from './logger.js';
+export type { Logger } from './logger.js';

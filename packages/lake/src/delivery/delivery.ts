@@ -43,7 +43,7 @@ import type { ObjectStore } from '@strata/storage';
 import { validateKey } from '@strata/storage';
 import { StrataError } from '@strata/core';
 import { lakeErrors } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '@strata/core';
 import { encodeObjects, encodeRecord, lineBytes, objectKey, stateKey, type EncodedObject, type Line } from './layout.js';
 import { encodePlan, parsePlan } from './plan.js';
 import type { Delivery, DeliveryOptions, DeliveryStats, FlushReport, FlushUnitReport } from './types.js';

@@ -1,6 +1,6 @@
 import type { Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@strata/core';
 
 export interface DeliveryOptions {
   stream: Stream;

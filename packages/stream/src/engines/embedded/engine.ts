@@ -18,7 +18,7 @@ import { GROUP_NAME_PATTERN } from './consumer-group.js';
 import { nodeFileOps, type FileOps } from './file-ops.js';
 import { MAX_KEY_BYTES } from './frame-codec.js';
 import { acquireLock } from './lock-file.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '@strata/core';
 import { enforceRetention } from './retention.js';
 import { Topic, type TopicEnv } from './topic.js';
 

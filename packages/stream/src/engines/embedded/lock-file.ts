@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { streamErrors } from '../../errors.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@strata/core';
 
 function isAlive(pid: number): boolean {
   try {

@@ -5,7 +5,7 @@ import { isAtomicTempFile } from './atomic-file.js';
 import { DedupWindow, dedupKey } from './dedup-window.js';
 import { fsyncDir, type FileOps } from './file-ops.js';
 import { decodeRecords, encodeFrame, frameDedupKeys } from './frame-codec.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@strata/core';
 import { loadIndex, parseSegmentName, scanSegment, Segment, writeIndex } from './segment.js';
 import type { TailCache } from './tail-cache.js';
 

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from '@strata/core';
 import type { Topic } from './topic.js';
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppendRecord, Stream, StreamRecord } from '../../types.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@strata/core';
 
 /** Test helpers for the embedded engine's own tests (not part of the package API). */
 

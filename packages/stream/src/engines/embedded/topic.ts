@@ -4,7 +4,7 @@ import type { TopicConfig, TopicInfo } from '../../types.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { fsyncDir, type FileOps } from './file-ops.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@strata/core';
 import { PartitionLog } from './partition-log.js';
 import { PartitionWriter } from './partition-writer.js';
 import { TailCache } from './tail-cache.js';
