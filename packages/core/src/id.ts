@@ -11,6 +11,9 @@ const pool = Buffer.alloc(POOL_IDS * 8);
 let poolPos = pool.length;
 let lastMs = -1;
 let counter = 0;
+/** `tttttttt-tttt-` of the last time used: ids come in batches of one millisecond. */
+let prefixMs = -1;
+let prefix = '';
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function randomBytes8(): number {
@@ -32,16 +35,19 @@ export function uuidv7(nowMs: number = Date.now()): string {
     lastMs += 1;
     counter = 0;
   }
-  const ms = lastMs;
+  if (lastMs !== prefixMs) {
+    const hi = Math.floor(lastMs / 0x10000);
+    const lo = lastMs & 0xffff;
+    const timeHex = hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(4, '0');
+    prefix = `${timeHex.slice(0, 8)}-${timeHex.slice(8)}-`;
+    prefixMs = lastMs;
+  }
   const r = randomBytes8();
-  const hi = Math.floor(ms / 0x10000);
-  const lo = ms & 0xffff;
-  const timeHex = hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(4, '0');
-  const randA = (0x7000 | counter).toString(16);
+  const randA = HEX[0x70 | (counter >> 8)]! + HEX[counter & 0xff]!;
   const variant = HEX[(pool[r]! & 0x3f) | 0x80]! + HEX[pool[r + 1]!]!;
   let tail = '';
   for (let i = 2; i < 8; i++) tail += HEX[pool[r + i]!]!;
-  return `${timeHex.slice(0, 8)}-${timeHex.slice(8)}-${randA}-${variant}-${tail}`;
+  return `${prefix}${randA}-${variant}-${tail}`;
 }
 
 /** The creation time (Unix ms) encoded in a UUIDv7. */

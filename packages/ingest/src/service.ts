@@ -4,7 +4,7 @@ import { authErrors } from '@strata/auth';
 import { streamErrors, type Stream } from '@strata/stream';
 import { encodeEvents, MAX_ISSUES, type ParsedEvent } from './parse/index.js';
 import { ingestErrors } from './errors.js';
-import { prepareBatch, type PreparedBatch } from './prepare.js';
+import { prepareBatch, type Refusal } from './prepare.js';
 import type { ParsePool } from './parse-pool/pool.js';
 import type { AppendRecord } from '@strata/stream';
 
@@ -57,7 +57,7 @@ export class IngestService {
     throw this.#rejection(prepared, principal);
   }
 
-  #rejection(refused: Exclude<PreparedBatch, { ok: true }>, principal: Principal): Error {
+  #rejection(refused: Refusal, principal: Principal): Error {
     const first = 'issues' in refused ? (refused.issues[0]?.reason ?? '') : '';
     switch (refused.status) {
       case 400:

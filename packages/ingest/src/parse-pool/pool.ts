@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { ingestErrors } from '../errors.js';
-import type { PrepareContext, PreparedBatch } from '../prepare.js';
-import { fromColumns, type RecordColumns } from './columns.js';
+import { recordsFromColumns, type RecordColumns } from '../parse/columns.js';
+import type { PrepareContext, PreparedBatch, Refusal } from '../prepare.js';
 import type { PrepareJob } from './worker.js';
 
-type Reply = { id: number; prepared: Exclude<PreparedBatch, { ok: true }> } | { id: number; columns: RecordColumns; bytes: number };
+type Reply = { id: number; prepared: Refusal } | { id: number; columns: RecordColumns; bytes: number };
 
 interface Pending {
   resolve: (p: PreparedBatch) => void;
@@ -48,7 +48,7 @@ export class ParsePool {
       const job = slot.pending.get(reply.id);
       if (!job) return;
       slot.pending.delete(reply.id);
-      job.resolve('prepared' in reply ? reply.prepared : { ok: true, records: fromColumns(reply.columns), bytes: reply.bytes });
+      job.resolve('prepared' in reply ? reply.prepared : { ok: true, records: recordsFromColumns(reply.columns), bytes: reply.bytes });
     });
     const fail = (err: Error): void => {
       const index = this.#slots.indexOf(slot);

@@ -1,7 +1,6 @@
-// A parse worker: runs prepareBatch off the main thread and sends the records back as columns.
+// A parse worker: runs prepareColumns off the main thread and sends the records back as columns.
 import { parentPort } from 'node:worker_threads';
-import { prepareBatch, type PrepareContext } from '../prepare.js';
-import { toColumns } from './columns.js';
+import { prepareColumns, type PrepareContext } from '../prepare.js';
 
 export interface PrepareJob {
   id: number;
@@ -12,11 +11,11 @@ export interface PrepareJob {
 
 parentPort!.on('message', (job: PrepareJob) => {
   const body = Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength);
-  const prepared = prepareBatch(body, job.contentType, job.ctx);
+  const prepared = prepareColumns(body, job.contentType, job.ctx);
   if (!prepared.ok) {
     parentPort!.postMessage({ id: job.id, prepared });
     return;
   }
-  const { columns, transfer } = toColumns(prepared.records);
-  parentPort!.postMessage({ id: job.id, columns, bytes: prepared.bytes }, transfer);
+  const { columns, bytes } = prepared;
+  parentPort!.postMessage({ id: job.id, columns, bytes }, [columns.values.buffer, columns.ends.buffer, columns.ts.buffer]);
 });

@@ -62,6 +62,17 @@ describe('encodeEvents', () => {
     expect([...ids].sort()).toEqual(ids);
   });
 
+  it('grows its buffer for events larger than usual, ASCII or not', () => {
+    const small: ParsedEvent = { device: 'd', tsMs: NOW_MS, metrics: { x: 1.5 } };
+    const big: ParsedEvent = { id: 'big', device: 'd', tsMs: NOW_MS, metrics: { x: 2 }, tags: { a: 'x'.repeat(3000), b: 'é"\n'.repeat(500) } };
+    const events = [small, big, small, big];
+    const { records } = encodeEvents(events, { nowMs: NOW_MS, source: 'http' });
+    records.forEach((rec, i) => {
+      const id = events[i]!.id ?? (JSON.parse(decode(rec.value)) as TelemetryEvent).id;
+      expect(rec.value).toEqual(Buffer.from(JSON.stringify(telemetryEvent(events[i]!, id, NOW_MS, 'http')), 'utf8'));
+    });
+  });
+
   it('handles an empty batch', () => {
     expect(encodeEvents([], { nowMs: NOW_MS, source: 'http' })).toEqual({ records: [], bytes: 0 });
   });

@@ -44,7 +44,7 @@ import { validateKey } from '@strata/storage';
 import { StrataError } from '@strata/core';
 import { lakeErrors } from '../errors.js';
 import { silentLogger, type Logger } from '@strata/core';
-import { encodeObjects, encodeRecord, lineBytes, objectKey, stateKey, type EncodedObject, type Line } from './layout.js';
+import { objectKey, stateKey, UnitLines, type EncodedObject } from './layout.js';
 import { encodePlan, parsePlan } from './plan.js';
 import type { Delivery, DeliveryOptions, DeliveryStats, FlushReport, FlushUnitReport } from './types.js';
 
@@ -75,8 +75,7 @@ interface PartitionState {
   partition: number;
   /** Next offset to take: everything below is buffered, being written, or committed. */
   next: number;
-  buffer: Line[];
-  bytes: number;
+  buffer: UnitLines;
   /** `now()` when the oldest buffered record was taken. */
   oldestAt: number | undefined;
   /** The frozen unit being written, retried until committed. */
@@ -183,8 +182,8 @@ class DeliveryImpl implements Delivery {
     let bufferedRecords = 0;
     let bufferedBytes = 0;
     for (const part of this.parts.values()) {
-      bufferedRecords += part.buffer.length;
-      bufferedBytes += part.bytes;
+      bufferedRecords += part.buffer.records;
+      bufferedBytes += part.buffer.bytes;
       if (part.pending) {
         for (const o of part.pending.objects) {
           bufferedRecords += o.records;
@@ -323,7 +322,7 @@ class DeliveryImpl implements Delivery {
       if (assigned.has(p)) continue;
       this.parts.delete(p);
       this.logger.info(
-        { partition: p, dropped: part.buffer.length + (part.pending ? part.pending.last - part.pending.first + 1 : 0) },
+        { partition: p, dropped: part.buffer.records + (part.pending ? part.pending.last - part.pending.first + 1 : 0) },
         'partition reassigned; its new owner delivers what was not committed',
       );
     }
@@ -335,10 +334,12 @@ class DeliveryImpl implements Delivery {
     const key = stateKey(this.group, this.topic, p);
     const [committed, start, body] = await Promise.all([this.committedOffset(p), this.startOffset(p), this.store.get(key)]);
     const from = committed === undefined ? start : Math.max(committed, start);
-    const part: PartitionState = { partition: p, next: from, buffer: [], bytes: 0, oldestAt: undefined, pending: undefined };
+    const part: PartitionState = { partition: p, next: from, buffer: new UnitLines(), oldestAt: undefined, pending: undefined };
     const plan = body === undefined ? undefined : parsePlan(key, body, p);
     if (plan && from >= plan.first && from <= plan.last) {
       const records = await this.readRange(p, plan.first, plan.last);
+      const lines = new UnitLines();
+      for (const r of records) lines.add(r);
       if (records.length !== plan.last - plan.first + 1) {
         this.logger.error(
           { partition: p, first: plan.first, last: plan.last, found: records.length },
@@ -349,7 +350,7 @@ class DeliveryImpl implements Delivery {
         partition: p,
         first: plan.first,
         last: plan.last,
-        objects: await encodeObjects(this.topic, p, records.map(encodeRecord), this.gzipLevel),
+        objects: await lines.encode(this.topic, p, this.gzipLevel),
         planWritten: true,
         recovered: true,
       };
@@ -426,12 +427,10 @@ class DeliveryImpl implements Delivery {
 
   /** Buffers one record (synchronously: this runs per record). True when the buffer is due for a flush. */
   private push(part: PartitionState, record: StreamRecord): boolean {
-    const line = encodeRecord(record);
-    part.buffer.push(line);
-    part.bytes += lineBytes(line);
+    part.buffer.add(record);
     part.oldestAt ??= this.now();
     part.next = record.offset + 1;
-    return part.bytes >= this.flushBytes;
+    return part.buffer.bytes >= this.flushBytes;
   }
 
   /** Takes everything the stream holds now for the owned partitions (flush and stop deliver it all). */
@@ -457,7 +456,7 @@ class DeliveryImpl implements Delivery {
   private async flushDue(): Promise<void> {
     const now = this.now();
     for (const part of [...this.parts.values()]) {
-      const due = part.pending !== undefined || part.bytes >= this.flushBytes || (part.oldestAt !== undefined && now - part.oldestAt >= this.flushIntervalMs);
+      const due = part.pending !== undefined || part.buffer.bytes >= this.flushBytes || (part.oldestAt !== undefined && now - part.oldestAt >= this.flushIntervalMs);
       if (due) await this.flushPartition(part);
     }
   }
@@ -476,18 +475,17 @@ class DeliveryImpl implements Delivery {
   /** Finishes the partition's pending unit, then freezes and writes its buffer as the next unit. */
   private async flushPartition(part: PartitionState): Promise<void> {
     if (part.pending) await this.writeUnit(part);
-    if (part.buffer.length === 0 || this.parts.get(part.partition) !== part) return;
+    if (part.buffer.records === 0 || this.parts.get(part.partition) !== part) return;
     const lines = part.buffer;
     part.pending = {
       partition: part.partition,
-      first: lines[0]!.offset,
-      last: lines[lines.length - 1]!.offset,
-      objects: await encodeObjects(this.topic, part.partition, lines, this.gzipLevel),
+      first: lines.first,
+      last: lines.last,
+      objects: await lines.encode(this.topic, part.partition, this.gzipLevel),
       planWritten: false,
       recovered: false,
     };
-    part.buffer = [];
-    part.bytes = 0;
+    part.buffer = new UnitLines();
     part.oldestAt = undefined;
     await this.writeUnit(part);
   }

@@ -1,10 +1,16 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StreamRecord } from '@strata/stream';
-import { encodeObjects, encodeRecord, hourPath, objectKey, stateKey } from './layout.js';
+import { encodeRecord, hourPath, objectKey, stateKey, UnitLines } from './layout.js';
 
 function rec(offset: number, value: string | Buffer, ts: number, partition = 3): StreamRecord {
   return { topic: 't', partition, offset, key: 'dev-1', value: Buffer.isBuffer(value) ? value : Buffer.from(value), ts, appendTime: Date.UTC(2025, 5, 1, 12) };
+}
+
+async function encode(records: StreamRecord[], partition: number) {
+  const lines = new UnitLines();
+  for (const r of records) lines.add(r);
+  return lines.encode('t', partition, 6);
 }
 
 describe('raw zone layout', () => {
@@ -29,8 +35,7 @@ describe('raw zone layout', () => {
   it('writes one object per zone and hour, named by that hour’s first and last offsets', async () => {
     const h23 = Date.UTC(2025, 11, 31, 23, 30);
     const h00 = Date.UTC(2026, 0, 1, 0, 15);
-    const lines = [rec(10, '{"a":1}', h23), rec(11, '{"a":2}', h00), rec(12, '[1]', h00), rec(13, '{"a":3}', h23), rec(14, '{"a":4}', h00)].map(encodeRecord);
-    const objects = await encodeObjects('t', 3, lines, 6);
+    const objects = await encode([rec(10, '{"a":1}', h23), rec(11, '{"a":2}', h00), rec(12, '[1]', h00), rec(13, '{"a":3}', h23), rec(14, '{"a":4}', h00)], 3);
     expect(objects.map((o) => o.key)).toEqual([
       'errors/t/year=2026/month=01/day=01/hour=00/t-3-12-12.ndjson.gz',
       'raw/t/year=2025/month=12/day=31/hour=23/t-3-10-13.ndjson.gz',
@@ -41,11 +46,20 @@ describe('raw zone layout', () => {
     expect(objects[2]!.bytesIn).toBe(16);
   });
 
-  it('is deterministic: the same records give the same bytes, whatever order they come in', async () => {
+  it('takes records in offset order only', () => {
+    const lines = new UnitLines();
+    lines.add(rec(5, '{}', 0));
+    expect(() => lines.add(rec(5, '{}', 0))).toThrow(/offset 5 added after 5/);
+  });
+
+  it('is deterministic: the same records give the same bytes, however large the bodies grow', async () => {
     const ts = Date.UTC(2025, 0, 1, 5);
-    const records = Array.from({ length: 200 }, (_, i) => rec(i, JSON.stringify({ id: `e-${i}`, v: Math.sin(i) }), ts + i * 60_000));
-    const a = await encodeObjects('t', 0, records.map(encodeRecord), 6);
-    const b = await encodeObjects('t', 0, [...records].reverse().map(encodeRecord), 6);
+    // Values of up to 40 KB, so bodies span several chunks.
+    const records = Array.from({ length: 200 }, (_, i) => rec(i, JSON.stringify({ id: `e-${i}`, pad: 'x'.repeat((i * 7919) % 40_000) }), ts + i * 60_000));
+    const a = await encode(records, 0);
+    const b = await encode(records, 0);
+    const firstHour = records.filter((r) => hourPath(r.ts) === hourPath(ts)).map((r) => `${r.value.toString()}\n`).join('');
+    expect(gunzipSync(a[0]!.body).toString()).toBe(firstHour);
     expect(a.map((o) => o.key)).toEqual(b.map((o) => o.key));
     for (const [i, o] of a.entries()) expect(Buffer.compare(o.body, b[i]!.body)).toBe(0);
   });

@@ -9,7 +9,6 @@ import { gzip } from 'node:zlib';
 import type { StreamRecord } from '@strata/stream';
 
 const gzipAsync = promisify(gzip);
-const NEWLINE = Buffer.from('\n');
 
 /** Raw copies of bad values in errors/ lines are cut to this many bytes. */
 export const MAX_ERROR_RAW_BYTES = 64 * 1024;
@@ -115,46 +114,83 @@ export function encodeRecord(record: StreamRecord): Line {
   return { offset: record.offset, zone: 'errors', hour: hourPath(validTs ? record.ts : record.appendTime), line: Buffer.from(line, 'utf8') };
 }
 
-/** Buffers fill in offset order, so sorting (a copy) is only needed when they did not. */
-function inOffsetOrder(lines: readonly Line[]): readonly Line[] {
-  for (let i = 1; i < lines.length; i++) {
-    if (lines[i]!.offset < lines[i - 1]!.offset) return [...lines].sort((a, b) => a.offset - b.offset);
-  }
-  return lines;
+/** Lines of one (zone, hour) of a unit: NDJSON bytes, in chunks that grow with the body. */
+interface Body {
+  zone: Zone;
+  hour: string;
+  first: number;
+  last: number;
+  records: number;
+  bytes: number;
+  full: Buffer[];
+  chunk: Buffer;
+  used: number;
 }
+
+const MIN_CHUNK_BYTES = 16 * 1024;
+const MAX_CHUNK_BYTES = 1024 * 1024;
 
 /**
- * The objects of one flush of `partition`: one per (zone, hour) present in `lines`, named by
- * the smallest and largest offset of that hour's lines, holding the lines in offset order, each
- * followed by `\n`, gzipped. Sorted by key.
+ * The lines of one flush unit of one partition. Each line is copied, as it is added, into the
+ * NDJSON body of its (zone, hour): no object per record is held until the flush (up to
+ * `flushBytes` of them per partition, old enough to be promoted by the GC), no key string is
+ * built per record, and the flush joins a few chunks instead of two buffers per record.
+ * Records must be added in offset order.
  */
-export async function encodeObjects(topic: string, partition: number, lines: readonly Line[], gzipLevel: number): Promise<EncodedObject[]> {
-  const groups = new Map<string, Line[]>();
-  for (const line of inOffsetOrder(lines)) {
-    const id = `${line.zone}/${line.hour}`;
-    const group = groups.get(id);
-    if (group) group.push(line);
-    else groups.set(id, [line]);
-  }
-  const objects: EncodedObject[] = [];
-  for (const group of groups.values()) {
-    const head = group[0]!;
-    const tail = group[group.length - 1]!;
-    const parts: Buffer[] = [];
-    for (const l of group) parts.push(l.line, NEWLINE);
-    const raw = Buffer.concat(parts);
-    objects.push({
-      key: objectKey(head.zone, topic, head.hour, partition, head.offset, tail.offset),
-      zone: head.zone,
-      body: await gzipAsync(raw, { level: gzipLevel }),
-      records: group.length,
-      bytesIn: raw.length,
-    });
-  }
-  return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
+export class UnitLines {
+  private readonly bodies = new Map<string, Body>();
+  private current: Body | undefined;
+  records = 0;
+  /** Uncompressed bytes: each line and its newline. */
+  bytes = 0;
+  first = -1;
+  last = -1;
 
-/** Uncompressed size a line adds to its object (the line and its newline). */
-export function lineBytes(line: Line): number {
-  return line.line.length + 1;
+  add(record: StreamRecord): void {
+    if (record.offset <= this.last) throw new Error(`offset ${record.offset} added after ${this.last}`);
+    const { zone, hour, line } = encodeRecord(record);
+    let body = this.current;
+    if (body === undefined || body.hour !== hour || body.zone !== zone) {
+      const id = `${zone}/${hour}`;
+      body = this.bodies.get(id);
+      if (body === undefined) {
+        body = { zone, hour, first: record.offset, last: record.offset, records: 0, bytes: 0, full: [], chunk: Buffer.allocUnsafe(MIN_CHUNK_BYTES), used: 0 };
+        this.bodies.set(id, body);
+      }
+      this.current = body;
+    }
+    const size = line.length + 1;
+    if (body.used + size > body.chunk.length) {
+      body.full.push(body.chunk.subarray(0, body.used));
+      body.chunk = Buffer.allocUnsafe(Math.max(size, Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, body.bytes))));
+      body.used = 0;
+    }
+    body.chunk.set(line, body.used);
+    body.chunk[body.used + line.length] = 0x0a;
+    body.used += size;
+    body.bytes += size;
+    body.records++;
+    body.last = record.offset;
+    if (this.records === 0) this.first = record.offset;
+    this.last = record.offset;
+    this.records++;
+    this.bytes += size;
+  }
+
+  /** The unit's objects: one per (zone, hour), named by that hour's first and last offsets, gzipped; sorted by key. */
+  async encode(topic: string, partition: number, gzipLevel: number): Promise<EncodedObject[]> {
+    const objects: EncodedObject[] = [];
+    for (const b of this.bodies.values()) {
+      const tail = b.chunk.subarray(0, b.used);
+      const raw = b.full.length === 0 ? tail : Buffer.concat([...b.full, tail], b.bytes);
+      objects.push({
+        key: objectKey(b.zone, topic, b.hour, partition, b.first, b.last),
+        zone: b.zone,
+        body: await gzipAsync(raw, { level: gzipLevel }),
+        records: b.records,
+        bytesIn: b.bytes,
+      });
+    }
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
 }

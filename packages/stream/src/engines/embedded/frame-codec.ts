@@ -52,6 +52,22 @@ export const FRAME_VERSION = 1;
 /** Keys and ids are stored with a u16 length. */
 export const MAX_KEY_BYTES = 0xffff;
 
+/** UTF-8 length of a key or id: a loop for the usual ASCII one, where a native call costs more than the work. */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
+
+/** Writes `s` as UTF-8 at `pos`; returns the bytes written. ASCII is copied in a loop, for the same reason. */
+function writeUtf8(buf: Buffer, s: string, pos: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return buf.write(s, pos, 'utf8');
+    buf[pos + i] = c;
+  }
+  return s.length;
+}
+
 /**
  * Encodes records[indexes[i]] (records of one partition, after dedup) into one frame. Sizes were
  * validated by the caller (keys and ids fit in u16).
@@ -65,7 +81,7 @@ export function encodeFrame(
   let size = FRAME_OVERHEAD_BYTES;
   for (let i = 0; i < indexes.length; i++) {
     const r = records[indexes[i]!]!;
-    size += 16 + Buffer.byteLength(r.key, 'utf8') + (r.id === undefined ? 0 : Buffer.byteLength(r.id, 'utf8')) + r.value.byteLength;
+    size += 16 + utf8Length(r.key) + (r.id === undefined ? 0 : utf8Length(r.id)) + r.value.byteLength;
   }
   const buf = Buffer.allocUnsafe(size);
   buf.writeUInt32LE(size - FRAME_HEADER_BYTES, 0);
@@ -80,10 +96,10 @@ export function encodeFrame(
   for (let i = 0; i < indexes.length; i++) {
     const r = records[indexes[i]!]!;
     buf.writeDoubleLE(r.ts ?? appendTime, p);
-    const keyLen = buf.write(r.key, p + 10, 'utf8');
+    const keyLen = writeUtf8(buf, r.key, p + 10);
     buf.writeUInt16LE(keyLen, p + 8);
     p += 10 + keyLen;
-    const idLen = r.id === undefined ? 0 : buf.write(r.id, p + 2, 'utf8');
+    const idLen = r.id === undefined ? 0 : writeUtf8(buf, r.id, p + 2);
     buf.writeUInt16LE(idLen, p);
     p += 2 + idLen;
     buf.writeUInt32LE(r.value.byteLength, p);
