@@ -5,6 +5,7 @@
  */
 
 import { charAt } from './issues.js';
+import type { ParseContext } from './context.js';
 
 export interface JsonSyntaxError {
   /** UTF-16 offset of the offending character (the text length for "unexpected end"). */
@@ -185,4 +186,17 @@ export function jsonErrorReason(text: string, prefix: string, fallback: unknown)
   if (err === undefined) return `${prefix}: ${fallback instanceof Error ? fallback.message.slice(0, 120) : 'JSON.parse failed'}`;
   const { line, column } = lineColumn(text, err.offset);
   return `${prefix}: ${err.message} at line ${line}, column ${column} (position ${err.offset})`;
+}
+
+/** Marks a body JSON.parse refused; the issue is already recorded. */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/** JSON.parse of a whole body; on failure records one issue (with line and column) and returns NOT_JSON. */
+export function parseBodyJson(text: string, cx: ParseContext): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    cx.issues.add(0, '', jsonErrorReason(text, 'body is not valid JSON', err));
+    return NOT_JSON;
+  }
 }

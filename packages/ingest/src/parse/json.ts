@@ -1,19 +1,14 @@
 import type { ParseContext } from './context.js';
 import { isPlainObject, typeName } from './issues.js';
 import { eventFromItem } from './item.js';
-import { jsonErrorReason } from './json-syntax.js';
+import { NOT_JSON, parseBodyJson } from './json-syntax.js';
 import { invalid, tooMany } from './result.js';
 import type { ParseResult, ParsedEvent } from './types.js';
 
 /** `application/json`: one event object or an array of them. */
 export function parseJsonBody(text: string, cx: ParseContext): ParseResult {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    cx.issues.add(0, '', jsonErrorReason(text, 'body is not valid JSON', err));
-    return invalid(cx);
-  }
+  const doc = parseBodyJson(text, cx);
+  if (doc === NOT_JSON) return invalid(cx);
   if (Array.isArray(doc)) {
     const n = doc.length;
     if (n === 0) {

@@ -1,6 +1,6 @@
 import { fail, setOwn, type ParseContext } from './context.js';
 import { fieldPath, isPlainObject, quote, typeName } from './issues.js';
-import { jsonErrorReason } from './json-syntax.js';
+import { NOT_JSON, parseBodyJson } from './json-syntax.js';
 import { ID_CHARS, NAME_CHARS, isName, nameProblem } from './names.js';
 import { invalid, tooMany } from './result.js';
 import { timeWindowProblem } from './time.js';
@@ -45,13 +45,8 @@ function stringField(v: unknown, k: string, index: number, cx: ParseContext): st
 }
 
 export function parseSenmlBody(text: string, cx: ParseContext): ParseResult {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    cx.issues.add(0, '', jsonErrorReason(text, 'body is not valid JSON', err));
-    return invalid(cx);
-  }
+  const doc = parseBodyJson(text, cx);
+  if (doc === NOT_JSON) return invalid(cx);
   if (!Array.isArray(doc)) {
     cx.issues.add(0, '', `a SenML pack must be a JSON array of records, got ${typeName(doc)}`);
     return invalid(cx);
