@@ -41,14 +41,19 @@ describe('ParsePool', () => {
     );
   });
 
-  it('fails the jobs of a worker that dies with a retryable error, and replaces it', async () => {
+  it('fails the jobs of a worker that dies with a retryable error, replaces it, and parses inline while a crash loop backs off', async () => {
     const errors: Error[] = [];
     const dying = new ParsePool({ workers: 1, workerUrl: new URL('./fixtures/dying-worker.js', import.meta.url), onWorkerError: (e) => errors.push(e) });
-    const err = await dying.prepare(Buffer.from('{"sensorId":"s","v":1}'), 'application/json', ctx).catch((e: unknown) => e);
-    expect(ingestErrors.STRATA_ERR_INGEST_UNAVAILABLE.is(err)).toBe(true);
-    expect(errors).toHaveLength(1);
-    // The replacement takes jobs (and dies on them too: that is all the fixture does).
-    await expect(dying.prepare(Buffer.from('{}'), 'application/json', ctx)).rejects.toThrow(/cannot take data now/);
+    const body = Buffer.from('{"sensorId":"s","v":1}');
+    const first = await dying.prepare(body, 'application/json', ctx).catch((e: unknown) => e);
+    expect(ingestErrors.STRATA_ERR_INGEST_UNAVAILABLE.is(first)).toBe(true);
+    // The immediate replacement dies on its first job too (that is all the fixture does)…
+    await expect(dying.prepare(body, 'application/json', ctx)).rejects.toThrow(/cannot take data now/);
+    expect(errors).toHaveLength(2);
+    // …so the next one waits out a backoff, and jobs are parsed inline meanwhile instead of failing.
+    const inline = await dying.prepare(body, 'application/json', ctx);
+    expect(inline).toMatchObject({ ok: true, bytes: expect.any(Number) });
+    expect(errors).toHaveLength(2);
     await dying.close();
   });
 
