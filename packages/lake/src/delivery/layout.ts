@@ -65,7 +65,6 @@ function bounded(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-/** Why `value` cannot go to raw/, or undefined when it is a JSON object. */
 /**
  * Why a value cannot go to raw/, or undefined. A value framed like an object (`{`…`}`, valid
  * UTF-8) passes without a full parse: the ingest encoder produced it, the stream's frame CRC
