@@ -4,7 +4,7 @@ import { formatFor } from './content-type.js';
 import type { ParseContext } from './context.js';
 import { IssueList } from './issues.js';
 import { parseJsonBody } from './json.js';
-import { parseNdjsonBody } from './ndjson.js';
+import { isBlank, parseNdjsonBody } from './ndjson.js';
 import { parseSenmlBody } from './senml.js';
 import type { ParseResult } from './types.js';
 
@@ -12,14 +12,6 @@ export type { ParsedEvent, IngestIssue, ParseResult } from './types.js';
 export { ACCEPTED_TYPES } from './content-type.js';
 export { MAX_ISSUES } from './issues.js';
 export { encodeEvents } from './encode.js';
-
-function isBlank(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) return false;
-  }
-  return true;
-}
 
 /**
  * Parses and validates one ingest request body (JSON, NDJSON or SenML, chosen by Content-Type;

@@ -5,10 +5,11 @@ import { invalid, tooMany } from './result.js';
 import type { ParseResult, ParsedEvent } from './types.js';
 
 /** Only spaces, tabs and carriage returns between `start` and `end`. */
-function isBlank(text: string, start: number, end: number): boolean {
+/** True when `text[start, end)` holds only JSON whitespace (space, tab, CR, LF). */
+export function isBlank(text: string, start = 0, end = text.length): boolean {
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13) return false;
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 10) return false;
   }
   return true;
 }

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openEmbeddedStream } from './engine.js';
-import { readPartition, tempDir } from './test-support.js';
+import { readPartition } from './test-support.js';
+import { tempDir } from '@strata/testkit';
 
 const script = fileURLToPath(new URL('./fixtures/crash-appender.ts', import.meta.url));
 

@@ -6,7 +6,8 @@ import { describeStreamContract } from '../../contract/suite.js';
 import { streamErrors } from '../../errors.js';
 import type { Stream } from '../../types.js';
 import { openEmbeddedStream, type EmbeddedStreamOptions } from './engine.js';
-import { memoryLogger, readPartition, records, tempDir } from './test-support.js';
+import { memoryLogger, readPartition, records } from './test-support.js';
+import { tempDir } from '@strata/testkit';
 
 describeStreamContract('embedded', { open: (dir) => openEmbeddedStream({ dir }) });
 

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { streamErrors } from '../../errors.js';
 import type { Stream } from '../../types.js';
 import { openEmbeddedStream, type EmbeddedStreamOptions } from './engine.js';
-import { memoryLogger, readPartition, records, tempDir } from './test-support.js';
+import { memoryLogger, readPartition, records } from './test-support.js';
+import { tempDir } from '@strata/testkit';
 
 const SEGMENT0 = '00000000000000000000.log';
 

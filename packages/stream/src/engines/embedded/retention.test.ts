@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { streamErrors } from '../../errors.js';
 import { openEmbeddedStream, type EmbeddedStream, type EmbeddedStreamOptions } from './engine.js';
-import { memoryLogger, readPartition, records, tempDir } from './test-support.js';
+import { memoryLogger, readPartition, records } from './test-support.js';
+import { tempDir } from '@strata/testkit';
 
 describe('embedded stream retention', () => {
   const cleanups: (() => Promise<void> | void)[] = [];

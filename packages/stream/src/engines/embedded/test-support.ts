@@ -1,15 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AppendRecord, Stream, StreamRecord } from '../../types.js';
 import type { Logger } from '@strata/core';
 
 /** Test helpers for the embedded engine's own tests (not part of the package API). */
-
-export function tempDir(label: string): { dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), `strata-stream-${label}-`));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 export interface LogLine {
   level: 'info' | 'warn' | 'error' | 'debug';

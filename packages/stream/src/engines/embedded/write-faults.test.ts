@@ -5,7 +5,8 @@ import { streamErrors } from '../../errors.js';
 import type { Stream } from '../../types.js';
 import { createEmbeddedStream, openEmbeddedStream } from './engine.js';
 import { nodeFileOps, type FileOps } from './file-ops.js';
-import { memoryLogger, readPartition, records, tempDir } from './test-support.js';
+import { memoryLogger, readPartition, records } from './test-support.js';
+import { tempDir } from '@strata/testkit';
 
 /** Real file calls, with writes (and truncates) that fail on demand like a full disk. */
 function faultyOps() {
