@@ -120,7 +120,10 @@ export interface StreamHealth {
 
 export interface Stream {
   readonly engine: string;
-  /** Creates the topic or, when it exists, leaves it (and its partition count) as it is. */
+  /**
+   * Creates the topic or, when it exists, applies the retention and dedup settings given (so a
+   * changed config takes effect). The partition count of an existing topic never changes.
+   */
   ensureTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
   describe(topic: string): Promise<TopicInfo>;
   /**

@@ -78,6 +78,22 @@ describe('embedded stream engine', () => {
     await expect(openEmbeddedStream({ dir })).rejects.toSatisfy(streamErrors.STRATA_ERR_STREAM_LOCKED.is);
   });
 
+  it('applies changed retention settings of an existing topic and keeps them, but never its partition count', async () => {
+    const dir = scratch('reconfigure');
+    const first = await open({ dir });
+    await first.ensureTopic('t', { partitions: 2, retentionMs: 3_600_000, retentionBytes: 1 << 20, dedupWindowMs: 60_000 });
+    await first.close();
+    const logger = memoryLogger();
+    const second = await open({ dir, logger });
+    const info = await second.ensureTopic('t', { partitions: 8, retentionMs: 7_200_000, retentionBytes: 2 << 20, dedupWindowMs: 30_000 });
+    expect(info.config).toEqual({ partitions: 2, retentionMs: 7_200_000, retentionBytes: 2 << 20, dedupWindowMs: 30_000 });
+    expect(info.partitions).toHaveLength(2);
+    expect(logger.lines.some((l) => l.level === 'warn' && l.obj.requested === 8)).toBe(true);
+    await second.close();
+    const third = await open({ dir });
+    expect((await third.describe('t')).config).toEqual({ partitions: 2, retentionMs: 7_200_000, retentionBytes: 2 << 20, dedupWindowMs: 30_000 });
+  });
+
   it('lets in-flight appends finish on close, then rejects calls', async () => {
     const dir = scratch('close');
     const stream = await open({ dir });

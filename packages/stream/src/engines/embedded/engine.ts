@@ -172,10 +172,6 @@ class EmbeddedEngine implements EmbeddedStream {
     this.checkOpen();
     if (typeof name !== 'string' || !TOPIC_NAME_PATTERN.test(name)) throw streamErrors.STRATA_ERR_STREAM_BAD_TOPIC_NAME({ topic: name });
     // No await before `creating` is set, so concurrent calls for one name create it once.
-    const existing = this.topics.get(name);
-    if (existing) return existing.describe();
-    const inflight = this.creating.get(name);
-    if (inflight) return (await inflight).describe();
     const full = { ...TOPIC_DEFAULTS, ...definedOnly(config) } as Required<TopicConfig>;
     if (!Number.isInteger(full.partitions) || full.partitions < 1 || full.partitions > MAX_PARTITIONS) {
       throw streamErrors.STRATA_ERR_STREAM_BAD_CONFIG({ option: 'partitions', reason: `must be an integer from 1 to ${MAX_PARTITIONS}` });
@@ -184,6 +180,13 @@ class EmbeddedEngine implements EmbeddedStream {
       if (!(full[key] > 0)) throw streamErrors.STRATA_ERR_STREAM_BAD_CONFIG({ option: key, reason: 'must be positive' });
     }
     if (!(full.dedupWindowMs >= 0)) throw streamErrors.STRATA_ERR_STREAM_BAD_CONFIG({ option: 'dedupWindowMs', reason: 'must be 0 (off) or more' });
+    const existing = this.topics.get(name);
+    if (existing) {
+      await existing.reconfigure(definedOnly(config));
+      return existing.describe();
+    }
+    const inflight = this.creating.get(name);
+    if (inflight) return (await inflight).describe();
     const creation = Topic.create(this.dir, name, full, this.env);
     this.creating.set(name, creation);
     try {

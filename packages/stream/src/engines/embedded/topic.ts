@@ -62,6 +62,29 @@ export class Topic {
     return topic;
   }
 
+  /**
+   * Applies changed settings of an existing topic and persists them: retention at once, the dedup
+   * window from the next open. The partition count is fixed (keys would move partition).
+   */
+  async reconfigure(requested: Partial<TopicConfig>): Promise<void> {
+    const { logger, now } = this.env;
+    if (requested.partitions !== undefined && requested.partitions !== this.config.partitions) {
+      logger.warn({ topic: this.name, partitions: this.config.partitions, requested: requested.partitions }, 'partition count of an existing topic is fixed; keeping it');
+    }
+    const changed: Partial<Record<'retentionMs' | 'retentionBytes' | 'dedupWindowMs', { from: number; to: number }>> = {};
+    for (const key of ['retentionMs', 'retentionBytes', 'dedupWindowMs'] as const) {
+      const to = requested[key];
+      if (to !== undefined && to !== this.config[key]) {
+        changed[key] = { from: this.config[key], to };
+        this.config[key] = to;
+      }
+    }
+    if (Object.keys(changed).length === 0) return;
+    const file = JSON.parse(await fsp.readFile(join(this.dir, 'topic.json'), 'utf8')) as TopicFile;
+    await writeFileAtomic(join(this.dir, 'topic.json'), `${JSON.stringify({ ...file, ...this.config, updatedAt: new Date(now()).toISOString() }, null, 2)}\n`);
+    logger.info({ topic: this.name, changed }, changed.dedupWindowMs ? 'topic settings updated (dedup window from the next start)' : 'topic settings updated');
+  }
+
   /** Creates a topic: partitions first, topic.json last, so a half-created topic is not seen. */
   static async create(root: string, name: string, config: Required<TopicConfig>, env: TopicEnv): Promise<Topic> {
     const dir = join(root, name);
