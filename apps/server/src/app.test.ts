@@ -269,6 +269,30 @@ describe('ingest rejection metrics', () => {
   });
 });
 
+describe('internal errors', () => {
+  it('answer 500 with the request id only, never the internal message', async () => {
+    const keys = KeyStore.open(join(t.dataDir, 'keys.jsonl'));
+    const { stream, store } = t.platform;
+    const ingest = new IngestService({ stream, topic: TELEMETRY_TOPIC, limits: DEFAULT_INGEST_LIMITS });
+    const broken: Delivery = {
+      flush: async () => {
+        throw new Error(`corrupt record in ${t.dataDir}/stream/telemetry/0/00000000000000000000.log`);
+      },
+      stop: async () => undefined,
+      stats: () => t.platform.delivery.stats(),
+    };
+    const other = await buildApp({ keys, ingest, stream, store, delivery: broken, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024 });
+    try {
+      const res = await other.inject({ method: 'POST', url: '/v1/admin/flush', headers: { ...auth(t.adminKey), 'x-request-id': 'req-42' } });
+      expect(res.statusCode).toBe(500);
+      expect(res.json().error).toEqual({ code: 'STRATA_ERR_HTTP_INTERNAL', message: 'internal error (request req-42); see the server log' });
+      expect(res.body).not.toContain(t.dataDir);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('readiness and bounded admin calls', () => {
   it('reports a failing object store as not ready without leaking paths', async () => {
     const own = await startTestPlatform();

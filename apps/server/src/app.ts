@@ -67,10 +67,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   installAuthHook(app, opts.keys);
 
   app.setErrorHandler((raw: Error & { statusCode?: number; code?: string }, req, reply) => {
-    const err = toStrataError(raw, req, opts.bodyLimitBytes);
-    if (err.statusCode >= 500) {
-      if (err.statusCode === 503) reply.header('retry-after', '1');
-      else req.log.error({ err: raw, reqId: req.id }, 'request failed');
+    let err = toStrataError(raw, req, opts.bodyLimitBytes);
+    if (err.statusCode === 503) reply.header('retry-after', '1');
+    else if (err.statusCode >= 500) {
+      // Our fault: the details (files, offsets) go to the log, the client gets the request id.
+      req.log.error({ err: raw, reqId: req.id }, 'request failed');
+      err = httpErrors.STRATA_ERR_HTTP_INTERNAL({ reqId: req.id }, raw);
     }
     if (req.routeOptions.config.scope === 'ingest') {
       const reason = INGEST_REJECT_REASON[err.code];
