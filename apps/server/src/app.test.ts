@@ -53,6 +53,11 @@ describe('operations endpoints', () => {
     expect((await app.inject({ url: '/v1/nothing-here', headers: auth(t.adminKey) })).statusCode).toBe(404);
     const metrics = await app.inject({ url: '/metrics', headers: { 'x-api-key': t.adminKey } });
     expect(metrics.statusCode).toBe(200);
+    // A scraper's key needs only the metrics scope, and may do nothing else.
+    const scraperKey = await createKey({ scopes: ['metrics'] });
+    expect((await app.inject({ url: '/metrics', headers: auth(scraperKey) })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(scraperKey), ...json }, payload: { sensorId: 's', v: 1 } })).statusCode).toBe(403);
+    expect((await app.inject({ url: '/metrics', headers: auth(await createKey({ scopes: ['ingest'] })) })).statusCode).toBe(403);
     expect(metrics.body).toContain('strata_ingest_events_total');
     expect(metrics.body).toContain('strata_stream_consumer_lag_records');
   });

@@ -1,5 +1,5 @@
-/** What a key may do. `admin` implies every other scope. */
-export const SCOPES = ['admin', 'ingest'] as const;
+/** What a key may do. `admin` implies every other scope; `metrics` is for Prometheus scrapers. */
+export const SCOPES = ['admin', 'ingest', 'metrics'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export function isScope(value: string): value is Scope {

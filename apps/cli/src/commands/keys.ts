@@ -67,7 +67,7 @@ export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
 
   withTarget(keys.command('create'), env)
     .description('create a key and print it')
-    .requiredOption('--scopes <list>', 'comma-separated: ingest, admin', list)
+    .requiredOption('--scopes <list>', 'comma-separated: ingest, metrics, admin', list)
     .option('--device <id>', 'bind the key to one device: it may only write that device')
     .option('--name <text>', 'a note to recognise the key by')
     .option('--expires <time>', 'RFC 3339 time after which the key stops working')
