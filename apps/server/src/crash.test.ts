@@ -79,8 +79,8 @@ describe('crash safety of the whole server', () => {
     expect(repeated).toEqual([]);
   });
 
-  it('on SIGTERM stops accepting, flushes delivery and exits 0', async () => {
-    const tmp = tempDir('sigterm');
+  it.each(['SIGTERM', 'SIGINT'] as const)('on %s stops accepting, flushes delivery and exits 0', async (signal) => {
+    const tmp = tempDir(signal.toLowerCase());
     temps.push(tmp);
     const server = await start(tmp.dir);
     const adminKey = readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim();
@@ -91,7 +91,7 @@ describe('crash safety of the whole server', () => {
       body: JSON.stringify(body),
     });
     expect(res.status).toBe(200);
-    server.child.kill('SIGTERM');
+    server.child.kill(signal);
     expect(await server.exited).toBe(0);
     const counts = await rawSeqs(tmp.dir);
     expect(counts.size).toBe(100);
