@@ -84,8 +84,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((req) => {
     throw httpErrors.STRATA_ERR_HTTP_NOT_FOUND({ method: req.method, url: req.url.split('?')[0] });
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     opts.metrics.httpRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode);
+    done();
   });
 
   await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });

@@ -37,6 +37,7 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const httpChildren = new Map<string, { inc(): void }>();
   const httpRequests = new Counter({ name: 'strata_http_requests_total', help: 'HTTP requests answered.', labelNames: ['route', 'method', 'status'], registers: [registry] });
 
   new Gauge({
@@ -91,7 +92,14 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
       rejected.inc({ reason });
     },
     httpRequest(route, method, status) {
-      httpRequests.inc({ route, method, status: String(status) });
+      // One labelled child per (route, method, status), kept: labels are hashed once, not per request.
+      const key = `${route} ${method} ${status}`;
+      let child = httpChildren.get(key);
+      if (!child) {
+        child = httpRequests.labels(route, method, String(status));
+        httpChildren.set(key, child);
+      }
+      child.inc();
     },
   };
 }
