@@ -1,6 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_INGEST_LIMITS } from '@strata/core';
+import { EMBEDDED_DEFAULTS, TOPIC_DEFAULTS } from '@strata/stream';
+import { DELIVERY_DEFAULTS } from '@strata/lake';
 
 const MiB = 1024 * 1024;
+// Library defaults are the single source: the schema only says which ones a deployment may set.
 
 /** Every setting, with its default. Nothing else in Strata reads `process.env`. */
 export const ConfigSchema = Type.Object(
@@ -16,12 +20,12 @@ export const ConfigSchema = Type.Object(
     ),
     ingest: Type.Object(
       {
-        maxEventsPerRequest: Type.Integer({ minimum: 1, default: 10_000 }),
-        maxMetricsPerEvent: Type.Integer({ minimum: 1, default: 100 }),
-        maxTagsPerEvent: Type.Integer({ minimum: 0, default: 32 }),
-        maxTagValueLength: Type.Integer({ minimum: 1, default: 256 }),
-        maxFutureMs: Type.Integer({ minimum: 0, default: 24 * 3600 * 1000 }),
-        minTimestamp: Type.String({ format: 'date-time', default: '2000-01-01T00:00:00Z' }),
+        maxEventsPerRequest: Type.Integer({ minimum: 1, default: DEFAULT_INGEST_LIMITS.maxEventsPerRequest }),
+        maxMetricsPerEvent: Type.Integer({ minimum: 1, default: DEFAULT_INGEST_LIMITS.maxMetricsPerEvent }),
+        maxTagsPerEvent: Type.Integer({ minimum: 0, default: DEFAULT_INGEST_LIMITS.maxTagsPerEvent }),
+        maxTagValueLength: Type.Integer({ minimum: 1, default: DEFAULT_INGEST_LIMITS.maxTagValueLength }),
+        maxFutureMs: Type.Integer({ minimum: 0, default: DEFAULT_INGEST_LIMITS.maxFutureMs }),
+        minTimestamp: Type.String({ format: 'date-time', default: new Date(DEFAULT_INGEST_LIMITS.minTimestampMs).toISOString() }),
         parseWorkers: Type.Integer({ minimum: 0, maximum: 64, default: 1, description: 'Worker threads parsing large bodies (0 = all inline).' }),
       },
       { default: {}, additionalProperties: false },
@@ -29,19 +33,19 @@ export const ConfigSchema = Type.Object(
     stream: Type.Object(
       {
         partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 4 }),
-        retentionMs: Type.Integer({ minimum: 60_000, default: 24 * 3600 * 1000 }),
-        retentionBytes: Type.Integer({ minimum: MiB, default: 10 * 1024 * MiB }),
-        segmentBytes: Type.Integer({ minimum: 64 * 1024, default: 64 * MiB }),
-        dedupWindowMs: Type.Integer({ minimum: 0, default: 120_000 }),
-        maxPendingBytes: Type.Integer({ minimum: MiB, default: 64 * MiB }),
+        retentionMs: Type.Integer({ minimum: 60_000, default: TOPIC_DEFAULTS.retentionMs }),
+        retentionBytes: Type.Integer({ minimum: MiB, default: TOPIC_DEFAULTS.retentionBytes }),
+        segmentBytes: Type.Integer({ minimum: 64 * 1024, default: EMBEDDED_DEFAULTS.segmentBytes }),
+        dedupWindowMs: Type.Integer({ minimum: 0, default: TOPIC_DEFAULTS.dedupWindowMs }),
+        maxPendingBytes: Type.Integer({ minimum: MiB, default: EMBEDDED_DEFAULTS.maxPendingBytes }),
       },
       { default: {}, additionalProperties: false },
     ),
     delivery: Type.Object(
       {
-        flushBytes: Type.Integer({ minimum: 1024, default: 5 * MiB }),
-        flushIntervalMs: Type.Integer({ minimum: 100, default: 300_000 }),
-        gzipLevel: Type.Integer({ minimum: 0, maximum: 9, default: 1, description: "1: 6.8:1 at ~300 MB/s; 6: 7.2:1 at ~130 MB/s on telemetry NDJSON." }),
+        flushBytes: Type.Integer({ minimum: 1024, default: DELIVERY_DEFAULTS.flushBytes }),
+        flushIntervalMs: Type.Integer({ minimum: 100, default: DELIVERY_DEFAULTS.flushIntervalMs }),
+        gzipLevel: Type.Integer({ minimum: 0, maximum: 9, default: DELIVERY_DEFAULTS.gzipLevel, description: "1: 6.8:1 at ~300 MB/s; 6: 7.2:1 at ~130 MB/s on telemetry NDJSON." }),
       },
       { default: {}, additionalProperties: false },
     ),
