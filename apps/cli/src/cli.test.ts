@@ -42,6 +42,29 @@ describe('strata start', () => {
 });
 
 describe('logs', () => {
+  it('are human-readable on a terminal, and Ctrl-C there stops the server cleanly', async () => {
+    const data = tempDir('cli-tty');
+    try {
+      // `script` gives the server a real pseudo-terminal; typing Ctrl-C into it sends SIGINT.
+      const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} start --port 0 --no-demo --data ${data.dir}`, '/dev/null']);
+      let out = '';
+      const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('Strata is running at')) resolve();
+        });
+      });
+      child.stdin.write('\x03');
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/INFO.*embedded stream open/);
+      expect(out).toMatch(/stopped cleanly/);
+      expect(out).not.toMatch(/^\{"level"/m);
+    } finally {
+      data.remove();
+    }
+  });
+
   it('never carry a key, at debug level, through start, key creation, bad keys and revocation', async () => {
     const data = tempDir('cli-secrets');
     const server = await startServerProcess(['--data', data.dir, '--no-demo', '--log-level', 'debug']);
