@@ -46,7 +46,10 @@ describe('logs', () => {
     const data = tempDir('cli-tty');
     try {
       // `script` gives the server a real pseudo-terminal; typing Ctrl-C into it sends SIGINT.
-      const child = spawn('script', ['-qfec', `${process.execPath} ${BIN} start --port 0 --no-demo --data ${data.dir}`, '/dev/null']);
+      // `exec` leaves the server alone in the foreground (dash, unlike bash, would otherwise stay
+      // in between and die of the SIGINT itself); SHELL is pinned so every machine runs the same.
+      const command = `exec ${process.execPath} ${BIN} start --port 0 --no-demo --data ${data.dir}`;
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, SHELL: '/bin/sh' } });
       let out = '';
       const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
       await new Promise<void>((resolve) => {
