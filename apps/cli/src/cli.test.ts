@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KeyStore } from '@strata/auth';
+import { AuthDirectory } from '@strata/auth';
+import { openDatabase } from '@strata/db';
 import { startServerProcess, tempDir } from '@strata/testkit';
 
 const BIN = fileURLToPath(new URL('../bin/strata.js', import.meta.url));
@@ -99,8 +100,15 @@ describe('strata keys', () => {
     expect(res.code).toBe(0);
     const key = res.stdout.trim();
     expect(key).toMatch(/^stk_[0-9a-f]{12}_/);
-    expect(readFileSync(join(tmp.dir, 'keys.jsonl'), 'utf8')).not.toContain(key);
-    expect(KeyStore.open(join(tmp.dir, 'keys.jsonl')).verify(key)).toMatchObject({ scopes: ['ingest'], device: 'pump-7' });
+    const db = await openDatabase({ dir: join(tmp.dir, 'db') });
+    try {
+      const rows = await db.kysely.selectFrom('api_keys').selectAll().execute();
+      expect(JSON.stringify(rows)).not.toContain(key.slice(17));
+      const directory = await AuthDirectory.open({ db });
+      expect(directory.verifyKey(key)).toMatchObject({ kind: 'key', scopes: ['ingest'], device: 'pump-7' });
+    } finally {
+      await db.close();
+    }
   });
 
   it('takes the data dir from STRATA_DATA, lists and revokes', async () => {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerStart } from './commands/start.js';
 import { registerKeys } from './commands/keys.js';
+import { registerUsers } from './commands/users.js';
 import { run } from './run.js';
 
 // The only place that reads process.env: commands get it and pass it to loadConfig.
@@ -10,6 +11,7 @@ const program = new Command('strata')
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 registerStart(program, process.env);
 registerKeys(program, process.env);
+registerUsers(program, process.env);
 
 await run(async () => {
   try {

@@ -3,7 +3,6 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { countBy, readRawZone } from '@strata/testkit';
 import { join } from 'node:path';
-import { KeyStore } from '@strata/auth';
 import { IngestService } from '@strata/ingest';
 import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import type { Delivery } from '@strata/lake';
@@ -276,7 +275,6 @@ describe('ingest rejection metrics', () => {
 
 describe('internal errors', () => {
   it('answer 500 with the request id only, never the internal message', async () => {
-    const keys = KeyStore.open(join(t.dataDir, 'keys.jsonl'));
     const { stream, store } = t.platform;
     const ingest = new IngestService({ stream, topic: TELEMETRY_TOPIC, limits: DEFAULT_INGEST_LIMITS });
     const broken: Delivery = {
@@ -286,7 +284,7 @@ describe('internal errors', () => {
       stop: async () => undefined,
       stats: () => t.platform.delivery.stats(),
     };
-    const other = await buildApp({ keys, ingest, stream, store, delivery: broken, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024 });
+    const other = await buildApp({ auth: t.platform.auth, db: t.platform.db, ingest, stream, store, delivery: broken, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024 });
     try {
       const res = await other.inject({ method: 'POST', url: '/v1/admin/flush', headers: { ...auth(t.adminKey), 'x-request-id': 'req-42' } });
       expect(res.statusCode).toBe(500);
@@ -318,10 +316,9 @@ describe('readiness and bounded admin calls', () => {
       stop: async () => undefined,
       stats: () => t.platform.delivery.stats(),
     };
-    const keys = KeyStore.open(join(t.dataDir, 'keys.jsonl'));
     const { stream, store } = t.platform;
     const ingest = new IngestService({ stream, topic: TELEMETRY_TOPIC, limits: DEFAULT_INGEST_LIMITS });
-    const other = await buildApp({ keys, ingest, stream, store, delivery: stuck, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024, flushTimeoutMs: 50 });
+    const other = await buildApp({ auth: t.platform.auth, db: t.platform.db, ingest, stream, store, delivery: stuck, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024, flushTimeoutMs: 50 });
     try {
       const res = await other.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(t.adminKey) });
       expect(res.statusCode).toBe(503);

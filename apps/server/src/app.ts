@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { StrataError } from '@strata/core';
-import { installAuthHook, type KeyStore } from '@strata/auth';
+import { installAuthHook, type AuthDirectory, type RateLimiter, type Sessions } from '@strata/auth';
+import type { Db } from '@strata/db';
 import { httpIngestPlugin, type IngestService } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
@@ -9,9 +10,24 @@ import type { IngestRejectReason, Metrics } from './metrics.js';
 import { httpErrors } from './errors.js';
 import { opsRoutes } from './routes/ops.js';
 import { adminRoutes } from './routes/admin.js';
+import { authRoutes } from './routes/auth.js';
+import { registerOpenApi } from './openapi.js';
+import { deviceRoutes } from './routes/devices.js';
+import { auditRoutes } from './routes/audit.js';
+import { liveRoutes } from './routes/live.js';
+import type { LiveHub } from './live-hub.js';
 
 export interface AppOptions {
-  keys: KeyStore;
+  auth: {
+    directory: AuthDirectory;
+    sessions: Sessions;
+    limiter: RateLimiter;
+    ingestLimiter: RateLimiter;
+    loginAttemptsPerMinute: number;
+  };
+  db: Db;
+  /** Live readings for `GET /v1/live`; without it the route is absent. */
+  live?: LiveHub;
   ingest: IngestService;
   stream: Stream;
   store: ObjectStore;
@@ -33,7 +49,10 @@ const INGEST_REJECT_REASON: Readonly<Record<string, IngestRejectReason>> = {
   STRATA_ERR_HTTP_MEDIA_TYPE: 'media_type',
   STRATA_ERR_AUTH_MISSING_KEY: 'unauthorized',
   STRATA_ERR_AUTH_INVALID_KEY: 'unauthorized',
-  STRATA_ERR_AUTH_FORBIDDEN_SCOPE: 'forbidden',
+  STRATA_ERR_AUTH_INVALID_TOKEN: 'unauthorized',
+  STRATA_ERR_AUTH_FORBIDDEN: 'forbidden',
+  STRATA_ERR_AUTH_RATE_LIMITED: 'rate_limited',
+  STRATA_ERR_INGEST_UNKNOWN_DEVICE: 'unknown_device',
   STRATA_ERR_AUTH_FORBIDDEN_DEVICE: 'forbidden_device',
   STRATA_ERR_INGEST_UNAVAILABLE: 'unavailable',
 };
@@ -53,6 +72,16 @@ function toStrataError(err: Error & { statusCode?: number; code?: string }, req:
   return httpErrors.STRATA_ERR_HTTP_INTERNAL({ reqId: req.id }, err);
 }
 
+/** True when a string anywhere in a parsed request part holds U+0000 (raw Buffer bodies are ingest's to check). */
+function holdsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || depth > 32) return false;
+  for (const key in value) {
+    if (key.includes('\u0000') || holdsNul((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
 /** The HTTP API, without listening: tests drive it with `app.inject()`. */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -64,22 +93,30 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false } },
     requestIdHeader: 'x-request-id',
   });
-  installAuthHook(app, opts.keys);
+  await registerOpenApi(app, '0.1.0');
+  installAuthHook(app, opts.auth);
 
   app.setErrorHandler((raw: Error & { statusCode?: number; code?: string }, req, reply) => {
     let err = toStrataError(raw, req, opts.bodyLimitBytes);
-    if (err.statusCode === 503) reply.header('retry-after', '1');
+    const retryAfter = err.details.retryAfterSeconds;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    else if (err.statusCode === 503) reply.header('retry-after', '1');
     else if (err.statusCode >= 500) {
       // Our fault: the details (files, offsets) go to the log, the client gets the request id.
       req.log.error({ err: raw, reqId: req.id }, 'request failed');
       err = httpErrors.STRATA_ERR_HTTP_INTERNAL({ reqId: req.id }, raw);
     }
-    if (req.routeOptions.config.scope === 'ingest') {
+    if (req.routeOptions.config.permission === 'ingest') {
       const reason = INGEST_REJECT_REASON[err.code];
       if (reason) opts.metrics.ingestRejected(reason);
     }
     const issues = err.details.issues;
     return reply.code(err.statusCode).send({ error: { code: err.code, message: err.message }, ...(issues !== undefined && { issues }) });
+  });
+  // PostgreSQL text cannot hold U+0000: refuse it in any parameter or JSON body up front (400),
+  // instead of letting a query fail (500) or an audit write fail (503) on it.
+  app.addHook('preValidation', (req, _reply, done) => {
+    done(holdsNul(req.params) || holdsNul(req.query) || holdsNul(req.body) ? httpErrors.STRATA_ERR_HTTP_BAD_REQUEST({ reason: 'text may not contain the character U+0000' }) : undefined);
   });
   app.setNotFoundHandler((req) => {
     throw httpErrors.STRATA_ERR_HTTP_NOT_FOUND({ method: req.method, url: req.url.split('?')[0] });
@@ -90,7 +127,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });
-  await app.register(adminRoutes, { keys: opts.keys, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
+  await app.register(authRoutes, { sessions: opts.auth.sessions, loginAttemptsPerMinute: opts.auth.loginAttemptsPerMinute });
+  await app.register(adminRoutes, { directory: opts.auth.directory, db: opts.db, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
+  await app.register(deviceRoutes, { db: opts.db });
+  await app.register(auditRoutes, { db: opts.db });
+  if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db });
   await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   return app;
 }

@@ -2,9 +2,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IngestObserver } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { Delivery } from '@strata/lake';
+import type { StateConsumer, StateStats } from '@strata/db';
 
 /** Why an ingest request was refused; bounded, so it can be a label. */
-export type IngestRejectReason = 'invalid' | 'too_large' | 'media_type' | 'unauthorized' | 'forbidden' | 'forbidden_device' | 'unavailable';
+export type IngestRejectReason = 'invalid' | 'too_large' | 'media_type' | 'unauthorized' | 'forbidden' | 'forbidden_device' | 'unknown_device' | 'rate_limited' | 'unavailable';
 
 export interface Metrics {
   registry: Registry;
@@ -18,7 +19,7 @@ export interface Metrics {
  * status codes, reasons, consumer groups; never a device id. One registry per app instance so
  * tests can build many.
  */
-export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery }): Metrics {
+export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'strata_' });
   // prom-client names these gauges `_total`, which promtool rejects as counter-like: drop them.
@@ -74,6 +75,33 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
     fromStats('strata_delivery_bytes_total', 'Uncompressed bytes delivered to the raw zone.', (s) => s.bytesIn);
     fromStats('strata_delivery_written_bytes_total', 'Compressed bytes written to the raw zone.', (s) => s.bytesOut);
     fromStats('strata_delivery_error_records_total', 'Records routed to errors/ instead of raw/.', (s) => s.errorRecords);
+  }
+
+  const state = deps.state;
+  if (state) {
+    const fromStats = (name: string, help: string, read: (s: StateStats) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read(state.stats()));
+        },
+      });
+    };
+    fromStats('strata_state_batches_total', 'Coalesced batches written to the operational store.', (s) => s.batches);
+    fromStats('strata_state_events_total', 'Events applied to devices, latest values and rollups.', (s) => s.events);
+    fromStats('strata_state_invalid_records_total', 'Stream records skipped because they are not telemetry events.', (s) => s.invalid);
+    fromStats('strata_state_too_old_events_total', 'Events older than the rollup retention (no rollup written).', (s) => s.tooOld);
+    new Gauge({
+      name: 'strata_state_retrying',
+      help: '1 while the operational store cannot be written and the state consumer retries.',
+      registers: [registry],
+      collect() {
+        this.set(state.stats().retrying ? 1 : 0);
+      },
+    });
   }
 
   return {

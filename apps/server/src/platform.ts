@@ -3,12 +3,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { StrataConfig } from '@strata/config';
-import { ensureAdminKey, KeyStore } from '@strata/auth';
+import { AuthDirectory, ensureAdminKey, importLegacyKeyLog, RateLimiter, Sessions } from '@strata/auth';
+import { KnownDevices, openDatabase, startStateConsumer, type Db, type StateConsumer } from '@strata/db';
 import { IngestService, ParsePool } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { startDelivery, type Delivery } from '@strata/lake';
-import { buildApp } from './app.js';
+import { buildApp, type AppOptions } from './app.js';
+import { LiveHub } from './live-hub.js';
 import { createMetrics } from './metrics.js';
 import { startDemo } from './demo.js';
 
@@ -23,13 +25,17 @@ export interface Platform {
   stream: Stream;
   store: ObjectStore;
   delivery: Delivery;
+  db: Db;
+  state: StateConsumer;
+  auth: AppOptions['auth'];
   /** Stops accepting, flushes delivery, commits, closes every engine. */
   stop(): Promise<void>;
 }
 
 /**
  * Composes the whole platform in one process on embedded engines under `config.dataDir`:
- * stream/ (the embedded stream), lake/ (the object store: raw zone), keys.jsonl, admin.key.
+ * stream/ (the embedded stream), lake/ (the object store: raw zone), db/ (embedded PostgreSQL,
+ * unless `db.url` names a server), admin.key.
  */
 export async function startPlatform(config: StrataConfig, logger: Logger): Promise<Platform> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -55,8 +61,22 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     });
     const store = await openLocalStore({ root: join(config.dataDir, 'lake') });
     closers.push(() => store.close());
-    const keys = KeyStore.open(join(config.dataDir, 'keys.jsonl'), { reloadMs: 1000 });
-    closers.push(async () => keys.close());
+    const db = await openDatabase({
+      ...(config.db.url ? { url: config.db.url } : { dir: join(config.dataDir, 'db') }),
+      poolSize: config.db.poolSize,
+      logger: logger.child({ component: 'db' }),
+    });
+    closers.push(() => db.close());
+    const imported = await importLegacyKeyLog(db, join(config.dataDir, 'keys.jsonl'));
+    if (imported > 0) logger.info({ keys: imported }, 'api keys moved from keys.jsonl into the database');
+    const directory = await AuthDirectory.open({ db, logger: logger.child({ component: 'auth' }), reloadMs: 1000 });
+    closers.push(async () => directory.close());
+    const sessions = await Sessions.open({
+      db,
+      directory,
+      accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    });
 
     const delivery = await startDelivery({
       stream,
@@ -68,7 +88,19 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       logger: logger.child({ component: 'delivery' }),
     });
     closers.push(() => delivery.stop());
-    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery });
+    const state = await startStateConsumer({
+      db,
+      stream,
+      topic: TELEMETRY_TOPIC,
+      maxBatchEvents: config.state.maxBatchEvents,
+      maxWaitMs: config.state.maxWaitMs,
+      rollupRetentionDays: config.state.rollupRetentionDays,
+      logger: logger.child({ component: 'state' }),
+    });
+    closers.push(() => state.stop());
+    const known = config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
+    if (known) closers.push(async () => known.close());
+    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery, state });
     const { parseWorkers, minTimestamp, ...limits } = config.ingest;
     const pool = parseWorkers > 0
       ? new ParsePool({ workers: parseWorkers, onWorkerError: (err) => logger.error({ err }, 'parse worker failed; replaced') })
@@ -80,22 +112,32 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       limits: { ...limits, minTimestampMs: Date.parse(minTimestamp) },
       observer: metrics.ingestObserver,
       ...(pool && { pool }),
+      ...(known && { isKnownDevice: (device: string) => known.has(device) }),
     });
-    const app = await buildApp({ keys, ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
+    const auth = {
+      directory,
+      sessions,
+      limiter: new RateLimiter({ perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst }),
+      ingestLimiter: new RateLimiter({ perSecond: config.rateLimit.ingestPerSecond, burst: config.rateLimit.ingestBurst }),
+      loginAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
+    };
+    const live = new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) });
+    closers.push(() => live.close());
+    const app = await buildApp({ auth, db, live, ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
     closers.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
     // Only once the server is up: a start that fails earlier must not make a key nobody was shown.
-    const newAdminKey = ensureAdminKey(keys, join(config.dataDir, 'admin.key'));
+    const newAdminKey = await ensureAdminKey(directory, join(config.dataDir, 'admin.key'));
 
     if (config.demo.enabled) {
       const demo = startDemo({ ingest, ...config.demo, logger: logger.child({ component: 'demo' }) });
       closers.push(() => demo.stop());
     }
     logger.info({ url, dataDir: config.dataDir }, 'listening');
-    return { url, app, stream, store, delivery, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
+    return { url, app, stream, store, delivery, db, state, auth, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
   } catch (err) {
     await closeAll();
     throw err;

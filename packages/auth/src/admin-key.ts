@@ -1,18 +1,18 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { KeyStore } from './key-store.js';
+import type { AuthDirectory } from './directory.js';
 
 /**
- * On the first start in an empty data dir: creates an admin key and writes it to `adminKeyFile`
- * (mode 0600, readable by the operator only) and returns it so the caller can print it once.
- * The file is durable before the key enters the key log, so a crash in between leaves no
- * working admin key that nobody has: the next start simply makes a new one.
+ * On the first start: creates an admin key, writes it to `adminKeyFile` (mode 0600, readable by
+ * the operator only) and returns it so the caller can print it once. The file is durable before
+ * the key's transaction commits, so a crash in between leaves no working admin key that nobody
+ * has: the next start simply makes a new one.
  * Returns undefined when an active admin key exists already (a lost admin key is replaced with
- * `strata keys create --scopes admin`, which works on the data dir directly).
+ * `strata keys create --scopes admin` on the stopped server's data dir or database).
  */
-export function ensureAdminKey(store: KeyStore, adminKeyFile: string): string | undefined {
-  if (store.list().some((k) => k.scopes.includes('admin') && !k.revoked)) return undefined;
-  const { key } = store.create({ scopes: ['admin'], name: 'bootstrap admin' }, new Date(), (k) => writeFileDurably(adminKeyFile, k + '\n'));
+export async function ensureAdminKey(directory: AuthDirectory, adminKeyFile: string): Promise<string | undefined> {
+  if (directory.hasActiveAdminKey()) return undefined;
+  const { key } = await directory.createKey({ scopes: ['admin'], name: 'bootstrap admin' }, { actor: 'system' }, (k) => writeFileDurably(adminKeyFile, k + '\n'));
   return key;
 }
 

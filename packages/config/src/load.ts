@@ -16,6 +16,7 @@ const ENV_ALIASES: Record<string, string> = {
   STRATA_PORT: 'http.port',
   STRATA_HOST: 'http.host',
   STRATA_LOG_LEVEL: 'log.level',
+  STRATA_DB_URL: 'db.url',
 };
 
 export interface LoadOptions {

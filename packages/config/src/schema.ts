@@ -49,6 +49,47 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    db: Type.Object(
+      {
+        url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL server (secret: may hold a password). Without it, embedded PGlite under DATA/db.' })),
+        poolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    state: Type.Object(
+      {
+        maxBatchEvents: Type.Integer({ minimum: 1, default: 50_000, description: 'Events coalesced into one database transaction at most.' }),
+        maxWaitMs: Type.Integer({ minimum: 0, default: 200, description: 'How long a batch waits for more events before it is written.' }),
+        rollupRetentionDays: Type.Integer({ minimum: 1, default: 30 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    devices: Type.Object(
+      {
+        registration: Type.Union([Type.Literal('auto'), Type.Literal('known-only')], {
+          default: 'auto',
+          description: 'auto: a device is registered on its first event; known-only: ingest answers 403 for devices not created through the API.',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    auth: Type.Object(
+      {
+        accessTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86_400, default: 900 }),
+        refreshTokenTtlSeconds: Type.Integer({ minimum: 300, default: 7 * 86_400 }),
+        loginAttemptsPerMinute: Type.Integer({ minimum: 1, default: 10, description: 'Per client address and username.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    rateLimit: Type.Object(
+      {
+        perSecond: Type.Number({ minimum: 0, default: 100, description: 'Requests per second per key or user on the API (0 = unlimited).' }),
+        burst: Type.Integer({ minimum: 1, default: 200 }),
+        ingestPerSecond: Type.Number({ minimum: 0, default: 20_000, description: 'Requests per second per ingest key (0 = unlimited).' }),
+        ingestBurst: Type.Integer({ minimum: 1, default: 40_000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     demo: Type.Object(
       {
         enabled: Type.Boolean({ default: true }),

@@ -17,6 +17,10 @@ export interface TelemetryEvent {
   source: string;
 }
 
+/** What a device is: kinds decide who may see it (patients are health data). */
+export const DEVICE_KINDS = ['machine', 'patient', 'sensor'] as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+
 /** Device ids and client event ids: safe in object keys, URLs, topics and file names. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;

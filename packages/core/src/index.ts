@@ -7,7 +7,9 @@ export {
   METRIC_NAME_PATTERN,
   TAG_KEY_PATTERN,
   DEFAULT_INGEST_LIMITS,
+  DEVICE_KINDS,
 } from './event.js';
-export type { TelemetryEvent, IngestLimits } from './event.js';
+export type { TelemetryEvent, IngestLimits, DeviceKind } from './event.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
+export { acquireDirLock } from './dir-lock.js';

@@ -3,7 +3,7 @@ export { ParsePool } from './parse-pool/pool.js';
 export type { ParsePoolOptions } from './parse-pool/pool.js';
 export { prepareBatch } from './prepare.js';
 export type { PreparedBatch, PrepareContext } from './prepare.js';
-export type { IngestObserver, IngestOptions, IngestResult } from './service.js';
+export type { IngestObserver, IngestOptions, IngestResult, IngestWriter } from './service.js';
 export { httpIngestPlugin } from './sources/http/plugin.js';
 export type { HttpIngestOptions } from './sources/http/plugin.js';
 export { parseIngestBody, encodeEvents } from './parse/index.js';

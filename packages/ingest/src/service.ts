@@ -1,5 +1,4 @@
 import type { IngestLimits } from '@strata/core';
-import type { Principal } from '@strata/auth';
 import { authErrors } from '@strata/auth';
 import { streamErrors, type Stream } from '@strata/stream';
 import { encodeEvents, MAX_ISSUES, type ParsedEvent } from './parse/index.js';
@@ -23,7 +22,17 @@ export interface IngestOptions {
   observer?: IngestObserver;
   /** Worker threads for large bodies; without one, everything is parsed inline. */
   pool?: ParsePool;
+  /**
+   * With `devices.registration = known-only`: whether a device may send. A request naming any
+   * device it refuses is answered 403 and writes nothing. Synchronous: an in-memory cache.
+   */
+  isKnownDevice?: (device: string) => boolean;
   now?: () => number;
+}
+
+/** Who is writing, as far as ingest cares: a device-bound key may only write its own device. */
+export interface IngestWriter {
+  device?: string;
 }
 
 export interface IngestResult {
@@ -48,16 +57,19 @@ export class IngestService {
   }
 
   /** Parses a raw body (JSON, NDJSON, SenML) and appends it. */
-  async ingestBody(body: Buffer | string, contentType: string | undefined, principal: Principal, source: string): Promise<IngestResult> {
-    const ctx = { nowMs: this.#now(), limits: this.#opts.limits, source, ...(principal.device !== undefined && { device: principal.device }) };
+  async ingestBody(body: Buffer | string, contentType: string | undefined, writer: IngestWriter, source: string): Promise<IngestResult> {
+    const ctx = { nowMs: this.#now(), limits: this.#opts.limits, source, ...(writer.device !== undefined && { device: writer.device }) };
     const pool = this.#opts.pool;
     const prepared =
       pool && typeof body !== 'string' && body.length >= POOL_MIN_BYTES ? await pool.prepare(body, contentType, ctx) : prepareBatch(body, contentType, ctx);
-    if (prepared.ok) return this.#append(prepared.records, prepared.bytes);
-    throw this.#rejection(prepared, principal);
+    if (!prepared.ok) throw this.#rejection(prepared, writer);
+    const known = this.#opts.isKnownDevice;
+    const unknown = known && prepared.records.find((r) => !known(r.key));
+    if (unknown) throw ingestErrors.STRATA_ERR_INGEST_UNKNOWN_DEVICE({ device: unknown.key });
+    return this.#append(prepared.records, prepared.bytes);
   }
 
-  #rejection(refused: Refusal, principal: Principal): Error {
+  #rejection(refused: Refusal, writer: IngestWriter): Error {
     const first = 'issues' in refused ? (refused.issues[0]?.reason ?? '') : '';
     switch (refused.status) {
       case 400:
@@ -67,7 +79,7 @@ export class IngestService {
           issues: refused.issues,
         });
       case 403:
-        return authErrors.STRATA_ERR_AUTH_FORBIDDEN_DEVICE({ allowed: principal.device, device: refused.foreignDevice });
+        return authErrors.STRATA_ERR_AUTH_FORBIDDEN_DEVICE({ allowed: writer.device, device: refused.foreignDevice });
       case 413:
         return ingestErrors.STRATA_ERR_INGEST_TOO_LARGE({ reason: first });
       case 415:

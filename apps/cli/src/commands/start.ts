@@ -6,6 +6,7 @@ import { commonOverrides, port, type CommonFlags } from '../options.js';
 interface StartFlags extends CommonFlags {
   port?: number;
   host?: string;
+  db?: string;
   demo: boolean;
   logLevel?: string;
 }
@@ -18,6 +19,7 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
     .option('--data <dir>', 'data directory (default ./data, env STRATA_DATA)')
     .option('--port <port>', 'HTTP port (default 8080, env STRATA_PORT; 0 picks a free one)', port)
     .option('--host <host>', 'HTTP address (default 127.0.0.1, env STRATA_HOST)')
+    .option('--db <url>', 'PostgreSQL server, postgres://... (env STRATA_DB_URL; default: embedded under the data dir)')
     .option('--no-demo', 'do not start the demo devices')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (flags: StartFlags) => {
@@ -28,6 +30,7 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
           ...commonOverrides(flags),
           'http.port': flags.port,
           'http.host': flags.host,
+          'db.url': flags.db,
           'log.level': flags.logLevel,
           ...(flags.demo === false && { 'demo.enabled': false }),
         },

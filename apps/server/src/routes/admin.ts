@@ -1,40 +1,75 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { KeyStore } from '@strata/auth';
+import { ROLES, type AuthDirectory } from '@strata/auth';
+import type { Db } from '@strata/db';
 import type { Delivery } from '@strata/lake';
 import { httpErrors } from '../errors.js';
+import { actorOf, audit } from '../audit.js';
 
 const CreateKeyBody = Type.Object(
   {
-    scopes: Type.Array(Type.String(), { minItems: 1, maxItems: 16 }),
-    device: Type.Optional(Type.String()),
-    name: Type.Optional(Type.String()),
-    expires: Type.Optional(Type.String({ description: 'RFC 3339 time after which the key stops working.' })),
+    scopes: Type.Array(Type.String({ maxLength: 32 }), { minItems: 1, maxItems: 16, description: 'admin, ingest, read, predict, metrics' }),
+    device: Type.Optional(Type.String({ maxLength: 128, description: 'Bind the key to one device (ingest: may only write it; read: may only read it).' })),
+    name: Type.Optional(Type.String({ maxLength: 128 })),
+    expires: Type.Optional(Type.String({ maxLength: 64, description: 'RFC 3339 time after which the key stops working.' })),
   },
   { additionalProperties: false },
 );
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }) });
+const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
+const CreateUserBody = Type.Object(
+  { username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 1024 }), role: RoleSchema },
+  { additionalProperties: false },
+);
+const UpdateUserBody = Type.Object(
+  { role: Type.Optional(RoleSchema), disabled: Type.Optional(Type.Boolean()), password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },
+  { additionalProperties: false, minProperties: 1 },
+);
 
-/** Admin-only operations: API keys and forced delivery flush. */
-export async function adminRoutes(app: FastifyInstance, opts: { keys: KeyStore; delivery?: Delivery; flushTimeoutMs: number }): Promise<void> {
-  app.post<{ Body: Static<typeof CreateKeyBody> }>('/v1/keys', { schema: { body: CreateKeyBody } }, async (req, reply) => {
-    const { key, info } = opts.keys.create(req.body);
-    req.log.info({ keyId: info.id, scopes: info.scopes, by: req.principal?.keyId }, 'api key created');
+/** Admin-only: API keys, users, forced delivery flush. Every change is audited. */
+export async function adminRoutes(app: FastifyInstance, opts: { directory: AuthDirectory; db: Db; delivery?: Delivery; flushTimeoutMs: number }): Promise<void> {
+  const { directory } = opts;
+  const keys = { tags: ['keys'] };
+  const users = { tags: ['users'] };
+
+  app.post<{ Body: Static<typeof CreateKeyBody> }>('/v1/keys', { config: { permission: 'keys:manage' }, schema: { ...keys, summary: 'Create an API key (shown once)', body: CreateKeyBody } }, async (req, reply) => {
+    const { key, info } = await directory.createKey(req.body, actorOf(req));
+    req.log.info({ keyId: info.id, scopes: info.scopes }, 'api key created');
     return reply.code(201).send({ key, ...info });
   });
 
-  app.get('/v1/keys', async () => ({ keys: opts.keys.list() }));
+  app.get('/v1/keys', { config: { permission: 'keys:manage' }, schema: { ...keys, summary: 'List API keys (never the keys themselves)' } }, async (req) => {
+    await audit(opts.db, req, { action: 'key.list', resource: 'keys' });
+    return { keys: directory.listKeys() };
+  });
 
-  app.delete<{ Params: { id: string } }>('/v1/keys/:id', async (req) => {
-    const info = opts.keys.revoke(req.params.id);
-    req.log.info({ keyId: info.id, by: req.principal?.keyId }, 'api key revoked');
+  app.delete<{ Params: Static<typeof IdParams> }>('/v1/keys/:id', { config: { permission: 'keys:manage' }, schema: { ...keys, summary: 'Revoke an API key', params: IdParams } }, async (req) => {
+    const info = await directory.revokeKey(req.params.id, actorOf(req));
+    req.log.info({ keyId: info.id }, 'api key revoked');
     return info;
   });
+
+  app.post<{ Body: Static<typeof CreateUserBody> }>('/v1/users', { config: { permission: 'users:manage' }, schema: { ...users, summary: 'Create a user', body: CreateUserBody } }, async (req, reply) =>
+    reply.code(201).send(await directory.createUser(req.body, actorOf(req))),
+  );
+
+  app.get('/v1/users', { config: { permission: 'users:manage' }, schema: { ...users, summary: 'List users' } }, async (req) => {
+    await audit(opts.db, req, { action: 'user.list', resource: 'users' });
+    return { users: directory.listUsers() };
+  });
+
+  app.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof UpdateUserBody> }>(
+    '/v1/users/:id',
+    { config: { permission: 'users:manage' }, schema: { ...users, summary: 'Change a role, disable or enable, set a password', params: IdParams, body: UpdateUserBody } },
+    async (req) => directory.updateUser(req.params.id, req.body, actorOf(req)),
+  );
 
   const delivery = opts.delivery;
   if (delivery) {
     // Bounded: a flush retries while the object store fails, and an open request would hold up
     // shutdown (which waits for in-flight requests before it stops delivery).
-    app.post('/v1/admin/flush', async () => {
+    app.post('/v1/admin/flush', { config: { permission: 'admin:ops' }, schema: { tags: ['admin'], summary: 'Deliver buffered telemetry to the lake now' } }, async (req) => {
+      await audit(opts.db, req, { action: 'admin.flush', resource: 'delivery' });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(httpErrors.STRATA_ERR_HTTP_TIMEOUT({ what: 'the flush', seconds: opts.flushTimeoutMs / 1000 })), opts.flushTimeoutMs);

@@ -26,7 +26,7 @@ export async function opsRoutes(app: FastifyInstance, opts: { stream: Stream; st
     return { status: 'ready' };
   });
 
-  app.get('/metrics', { config: { scope: 'metrics' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { permission: 'metrics:read' } }, async (_req, reply) => {
     reply.header('content-type', opts.metrics.registry.contentType);
     return opts.metrics.registry.metrics();
   });

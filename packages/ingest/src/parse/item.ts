@@ -1,6 +1,6 @@
 import { fail, setOwn, type ParseContext } from './context.js';
 import { fieldPath, isPlainObject, quote, typeName } from './issues.js';
-import { ID_CHARS, NAME_CHARS, isName, nameProblem } from './names.js';
+import { ID_CHARS, NAME_CHARS, isName, nameProblem, tagValueProblem } from './names.js';
 import { resolveJsonTime } from './time.js';
 import type { ParsedEvent } from './types.js';
 
@@ -58,8 +58,9 @@ function tagsOf(v: unknown, index: number, cx: ParseContext): Record<string, str
       cx.issues.add(index, fieldPath('tags', k), `tag ${quote(k)} must be a string, got ${typeName(value)}`);
       return false;
     }
-    if (value.length > maxTagValueLength) {
-      cx.issues.add(index, fieldPath('tags', k), `tag ${quote(k)} is ${value.length} characters long; at most ${maxTagValueLength}`);
+    const problem = tagValueProblem(value, maxTagValueLength);
+    if (problem !== undefined) {
+      cx.issues.add(index, fieldPath('tags', k), `tag ${quote(k)} ${problem}`);
       return false;
     }
     if (++count > maxTagsPerEvent) {

@@ -168,6 +168,16 @@ describe('application/json, bodies and limits', () => {
     expect(issuesOf(parse({ sensorId: 's', a: 1, tags: { k: 'long' } }, JSON_TYPE, small))).toEqual([{ index: 0, field: 'tags.k', reason: 'tag "k" is 4 characters long; at most 3' }]);
   });
 
+  it('refuses tag values no store downstream can hold: control characters and lone surrogates', () => {
+    expect(issuesOf(parse({ sensorId: 's', a: 1, tags: { k: 'x\u0000y' } }))).toEqual([
+      { index: 0, field: 'tags.k', reason: 'tag "k" holds a control character (U+0000 to U+001F or U+007F)' },
+    ]);
+    expect(issuesOf(parse('{"sensorId":"s","a":1,"tags":{"k":"x\\ud800y"}}'))).toEqual([
+      { index: 0, field: 'tags.k', reason: 'tag "k" holds a lone UTF-16 surrogate (not valid Unicode)' },
+    ]);
+    expect(parse({ sensorId: 's', a: 1, tags: { k: 'Zoë 🩺 — ok' } }).ok).toBe(true);
+  });
+
   it('keeps reasons and fields bounded for huge inputs', () => {
     const long = 'x'.repeat(10_000);
     const [issue] = issuesOf(parse({ sensorId: long, [long]: 'y' }));

@@ -47,3 +47,15 @@ export function nameProblem(s: string, cls: number): string {
   }
   return 'is valid';
 }
+
+// Control characters (NUL above all: PostgreSQL text and jsonb cannot hold it) and lone UTF-16
+// surrogates (not Unicode: no UTF-8 encoding) would poison every store downstream.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Why a tag value (or SenML unit) is refused, or undefined when it is fine. */
+export function tagValueProblem(value: string, maxLength: number): string | undefined {
+  if (value.length > maxLength) return `is ${value.length} characters long; at most ${maxLength}`;
+  if (CONTROL.test(value)) return 'holds a control character (U+0000 to U+001F or U+007F)';
+  if (!value.isWellFormed()) return 'holds a lone UTF-16 surrogate (not valid Unicode)';
+  return undefined;
+}

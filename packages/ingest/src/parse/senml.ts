@@ -1,7 +1,7 @@
 import { fail, setOwn, type ParseContext } from './context.js';
 import { fieldPath, isPlainObject, quote, typeName } from './issues.js';
 import { NOT_JSON, parseBodyJson } from './json-syntax.js';
-import { ID_CHARS, NAME_CHARS, isName, nameProblem } from './names.js';
+import { ID_CHARS, NAME_CHARS, isName, nameProblem, tagValueProblem } from './names.js';
 import { invalid, tooMany } from './result.js';
 import { timeWindowProblem } from './time.js';
 import type { ParseResult, ParsedEvent } from './types.js';
@@ -223,6 +223,7 @@ function record(rec: Record<string, unknown>, i: number, bases: Bases, cx: Parse
   if (unit === undefined || unit === '') return { device, name: n, tsMs, value, unit: undefined };
   const tagKey = `unit.${n}`;
   if (!isName(tagKey, NAME_CHARS)) return fail(cx, i, 'n', `unit tag key ${quote(tagKey)} ${nameProblem(tagKey, NAME_CHARS)}`);
-  if (unit.length > cx.limits.maxTagValueLength) return fail(cx, i, u !== undefined ? 'u' : 'bu', `unit is ${unit.length} characters long; at most ${cx.limits.maxTagValueLength}`);
+  const unitProblem = tagValueProblem(unit, cx.limits.maxTagValueLength);
+  if (unitProblem !== undefined) return fail(cx, i, u !== undefined ? 'u' : 'bu', `unit ${unitProblem}`);
   return { device, name: n, tsMs, value, unit };
 }

@@ -37,8 +37,11 @@ function objectOf<T>(entries: [string, T][]): Record<string, T> {
 export const metricsArb = (names = metricNameArb) =>
   fc.uniqueArray(fc.tuple(names, metricValueArb), { minLength: 1, maxLength: 8, selector: (e) => e[0] }).map(objectOf);
 
+/** Any text a tag value may hold: everything but control characters and lone surrogates. */
+const tagValueArb = anyStringArb(40).map((s) => s.replace(/[\u0000-\u001f\u007f]/g, '').toWellFormed());
+
 export const tagsArb = fc
-  .uniqueArray(fc.tuple(fc.string({ unit: nameChar, minLength: 1, maxLength: 20 }), anyStringArb(40)), { minLength: 1, maxLength: 5, selector: (e) => e[0] })
+  .uniqueArray(fc.tuple(fc.string({ unit: nameChar, minLength: 1, maxLength: 20 }), tagValueArb), { minLength: 1, maxLength: 5, selector: (e) => e[0] })
   .map(objectOf);
 
 export const tsArb = fc.integer({ min: limits.minTimestampMs, max: NOW_MS + limits.maxFutureMs });

@@ -26,8 +26,8 @@ export async function httpIngestPlugin(app: FastifyInstance, opts: HttpIngestOpt
     response: { 200: IngestReply },
   };
   for (const url of ['/v1/ingest', '/sensors']) {
-    app.post(url, { schema, config: { scope: 'ingest' } }, async (req) =>
-      opts.service.ingestBody((req.body as Buffer | undefined) ?? '', req.headers['content-type'], req.principal!, 'http'),
+    app.post(url, { schema, config: { permission: 'ingest' } }, async (req) =>
+      opts.service.ingestBody((req.body as Buffer | undefined) ?? '', req.headers['content-type'], req.caller?.kind === 'key' ? req.caller : {}, 'http'),
     );
   }
 }

@@ -17,8 +17,7 @@ import type {
 import { GROUP_NAME_PATTERN } from './consumer-group.js';
 import { nodeFileOps, type FileOps } from './file-ops.js';
 import { MAX_KEY_BYTES } from './frame-codec.js';
-import { acquireLock } from './lock-file.js';
-import { silentLogger, type Logger } from '@strata/core';
+import { acquireDirLock, silentLogger, type Logger } from '@strata/core';
 import { enforceRetention } from './retention.js';
 import { Topic, type TopicEnv } from './topic.js';
 
@@ -86,7 +85,7 @@ export async function createEmbeddedStream(opts: EmbeddedStreamOptions, ops: Fil
   }
   const logger = opts.logger ?? silentLogger;
   await fsp.mkdir(opts.dir, { recursive: true });
-  const release = await acquireLock(opts.dir, logger);
+  const release = await acquireDirLock(opts.dir, { logger, locked: streamErrors.STRATA_ERR_STREAM_LOCKED });
   const engine = new EmbeddedEngine(opts.dir, settings, logger, opts.now ?? Date.now, ops, release);
   try {
     await engine.load();

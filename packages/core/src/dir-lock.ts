@@ -1,7 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { streamErrors } from '../../errors.js';
-import type { Logger } from '@strata/core';
+import type { Logger } from './logger.js';
 
 function isAlive(pid: number): boolean {
   try {
@@ -16,13 +15,17 @@ function isAlive(pid: number): boolean {
 const held = new Set<string>();
 
 /**
- * Takes `DIR/LOCK` (created with O_EXCL, holding our pid) so one process at a time owns a stream
- * directory. A lock whose pid is dead is stale (the owner crashed) and is taken over. So is one
+ * Takes `DIR/LOCK` (created with O_EXCL, holding our pid) so one process at a time owns a data
+ * directory (the embedded stream's, the embedded database's). A lock whose pid is dead is stale (the owner crashed) and is taken over. So is one
  * holding our own pid that this process did not take: after kill -9 a restarted process can get
  * the same pid (always, as PID 1 in a container). Opening the same directory twice in one process
  * is refused. Returns the release function.
  */
-export async function acquireLock(dir: string, logger: Logger): Promise<() => Promise<void>> {
+export async function acquireDirLock(
+  dir: string,
+  opts: { logger: Logger; locked: (params: { dir: string; pid: number | string }) => Error },
+): Promise<() => Promise<void>> {
+  const { logger, locked } = opts;
   const path = join(dir, 'LOCK');
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -44,13 +47,13 @@ export async function acquireLock(dir: string, logger: Logger): Promise<() => Pr
     const text = await fsp.readFile(path, 'utf8').catch(() => '');
     const pid = Number.parseInt(text.trim(), 10);
     const ours = pid === process.pid;
-    if (ours ? held.has(path) : Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid });
+    if (ours ? held.has(path) : Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw locked({ dir, pid });
     // An empty lock may be one another process has created but not written yet: only a while
     // later is it stale.
     const st = await fsp.stat(path).catch(() => null);
-    if (text.trim() === '' && st && Date.now() - st.mtimeMs < 5000) throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid: 'unknown' });
-    logger.warn({ dir, pid: Number.isNaN(pid) ? null : pid }, 'removing stale stream lock');
+    if (text.trim() === '' && st && Date.now() - st.mtimeMs < 5000) throw locked({ dir, pid: 'unknown' });
+    logger.warn({ dir, pid: Number.isNaN(pid) ? null : pid }, 'removing stale directory lock');
     await fsp.rm(path, { force: true });
   }
-  throw streamErrors.STRATA_ERR_STREAM_LOCKED({ dir, pid: 'unknown' });
+  throw locked({ dir, pid: 'unknown' });
 }

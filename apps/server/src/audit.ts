@@ -1,0 +1,28 @@
+import type { FastifyRequest } from 'fastify';
+import { callerName } from '@strata/auth';
+import { appendAudit, type AuditEntry, type Db } from '@strata/db';
+import { httpErrors } from './errors.js';
+
+/**
+ * Writes the audit record of what `req` is doing, before the response goes out. If the record
+ * cannot be written the request fails (503) and nothing is answered: no read of patient data
+ * and no admin action goes unrecorded.
+ */
+export async function audit(db: Db, req: FastifyRequest, entry: Pick<AuditEntry, 'action' | 'resource'> & Partial<Pick<AuditEntry, 'outcome' | 'details'>>): Promise<void> {
+  try {
+    await appendAudit(db.kysely, {
+      actor: req.caller ? callerName(req.caller) : 'anonymous',
+      ip: req.ip,
+      outcome: 'success',
+      ...entry,
+    });
+  } catch (err) {
+    req.log.error({ err, action: entry.action, resource: entry.resource }, 'audit write failed; request refused');
+    throw httpErrors.STRATA_ERR_HTTP_AUDIT_UNAVAILABLE({}, err);
+  }
+}
+
+/** The audit identity of the caller of `req` for changes made through the auth directory. */
+export function actorOf(req: FastifyRequest): { actor: string; ip: string } {
+  return { actor: req.caller ? callerName(req.caller) : 'anonymous', ip: req.ip };
+}

@@ -1,0 +1,124 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { getDevice, type Db, type Device } from '@strata/db';
+import type { LiveHub, LiveSubscription } from '../live-hub.js';
+import { audit } from '../audit.js';
+import { DEVICE_ID, ErrorReply } from './schemas.js';
+import { callerOf, visibleDevice } from './devices.js';
+
+export interface LiveRoutesOptions {
+  hub: LiveHub;
+  db: Db;
+  /** Comment lines sent when no event came for this long, so proxies keep the connection. Default 15 s. */
+  heartbeatMs?: number;
+}
+
+const ID = DEVICE_ID.slice(1, -1);
+const LiveQuery = Type.Object(
+  {
+    devices: Type.String({
+      pattern: `^${ID}(,${ID}){0,99}$`,
+      maxLength: 100 * 129,
+      description: 'Comma-separated device ids, 1 to 100, each one you may see.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+interface OpenStream {
+  sub: LiveSubscription;
+  out: PassThrough;
+}
+
+/**
+ * `GET /v1/live?devices=a,b`: Server-Sent Events of the readings of those devices as they are
+ * ingested (`event: reading`, the TelemetryEvent as JSON data), with a comment heartbeat when
+ * nothing else was sent for `heartbeatMs`. A client that reads too slowly for the hub's bounded
+ * queue is disconnected (reconnect and catch up through the series API). Streams end on client
+ * disconnect and, before the server stops waiting for requests, on shutdown (`preClose`: an
+ * `onClose` hook would only run after every open request had finished, i.e. never).
+ */
+export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions): Promise<void> {
+  const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  const open = new Set<OpenStream>();
+
+  app.addHook('preClose', (done) => {
+    for (const s of open) {
+      s.sub.close();
+      s.out.end();
+    }
+    done();
+  });
+
+  app.get<{ Querystring: Static<typeof LiveQuery> }>(
+    '/v1/live',
+    {
+      config: { permission: 'telemetry:live' },
+      schema: {
+        tags: ['telemetry'],
+        summary: 'Live readings of devices, as Server-Sent Events',
+        querystring: LiveQuery,
+        response: {
+          200: {
+            description: '`event: reading` per event, `data:` the TelemetryEvent JSON; `:` comment lines as heartbeats.',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          400: ErrorReply,
+          404: ErrorReply,
+        },
+      },
+    },
+    async (req, reply) => {
+      const caller = callerOf(req);
+      const ids = [...new Set(req.query.devices.split(','))];
+      const devices: Device[] = [];
+      for (const id of ids) devices.push(visibleDevice(caller, id, await getDevice(opts.db.kysely, id)));
+      // One record per patient device, so each patient's audit trail (resource device:<id>) shows it.
+      for (const d of devices) if (d.kind === 'patient') await audit(opts.db, req, { action: 'device.live.subscribe', resource: `device:${d.id}` });
+
+      const sub = await opts.hub.subscribe(ids);
+      const out = new PassThrough();
+      const stream = { sub, out };
+      open.add(stream);
+      // Fastify destroys the body when the client goes away: that ends the subscription.
+      out.once('close', () => {
+        open.delete(stream);
+        sub.close();
+      });
+      // The first bytes send the headers: the client knows it is subscribed.
+      out.write(': subscribed\n\n');
+      void pump(sub, out, heartbeatMs);
+      return reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache, no-transform')
+        .header('x-accel-buffering', 'no')
+        .send(out);
+    },
+  );
+}
+
+/** Copies events to the response until the subscription or the response ends. */
+async function pump(sub: LiveSubscription, out: PassThrough, heartbeatMs: number): Promise<void> {
+  let wake: (() => void) | undefined;
+  void sub.ended.then(() => wake?.());
+  for (;;) {
+    const batch = await sub.take(heartbeatMs);
+    if (batch === undefined || out.destroyed || out.writableEnded) break;
+    const text = batch.length === 0 ? ': heartbeat\n\n' : batch.map((e) => `event: reading\ndata: ${JSON.stringify(e)}\n\n`).join('');
+    if (!out.write(text)) {
+      // Wait for the client to read, or for the subscription to end (too slow for the hub's queue, shutdown, gone).
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        out.once('drain', resolve);
+      });
+      out.off('drain', wake!);
+      wake = undefined;
+      if (sub.endReason !== undefined) break;
+    }
+  }
+  // A subscriber dropped as too slow loses its connection; any other end is a clean end of stream.
+  if (sub.endReason === 'overflow') out.destroy();
+  else out.end();
+  sub.close();
+}

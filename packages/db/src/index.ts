@@ -1,0 +1,16 @@
+export { openDatabase } from './open.js';
+export type { Db, DatabaseOptions } from './open.js';
+export { migrateToLatest } from './migrate.js';
+export type { MigrationReport } from './migrate.js';
+export { MIGRATIONS } from './migrations/index.js';
+export { dbErrors } from './errors.js';
+export { DEVICE_KINDS } from './schema.js';
+export type * from './schema.js';
+export { appendAudit, queryAudit } from './audit.js';
+export type { AuditEntry, AuditQuery } from './audit.js';
+export { startStateConsumer, STATE_DEFAULTS } from './state/consumer.js';
+export type { StateConsumer, StateConsumerOptions, StateStats } from './state/consumer.js';
+export { KnownDevices } from './state/known-devices.js';
+export type { KnownDevicesOptions } from './state/known-devices.js';
+export { latestValues, series, listDevices, getDevice, createDevice, updateDevice, MAX_SERIES_BUCKETS } from './telemetry-queries.js';
+export type { LatestValue, SeriesQuery, SeriesBucket, DeviceQuery, NewDeviceInput, DeviceChanges } from './telemetry-queries.js';

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as initial from './0001-initial.js';
+
+/**
+ * Every migration, in order. Names sort in the order they run; a released migration is never
+ * edited, a change is a new one. Only `up`: a rollback is a restore from backup.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001-initial': initial,
+};

@@ -1,0 +1,106 @@
+/**
+ * Opens the operational store: a PostgreSQL server by URL, or the embedded PGlite under a
+ * directory, behind one Kysely instance; runs the migrations before anyone uses it.
+ *
+ * Embedded layout: `DIR/LOCK` (pid of the owner: PGlite is one process's, a second opener is
+ * refused) and `DIR/pgdata/` (PGlite's PostgreSQL data directory). PGlite writes straight to
+ * those files, so a `kill -9` loses nothing it has committed; on the next open PostgreSQL's
+ * own crash recovery replays its WAL.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { acquireDirLock, silentLogger, type Logger } from '@strata/core';
+import { PGliteDialect } from './pglite-dialect.js';
+import { migrateToLatest } from './migrate.js';
+import { dbErrors } from './errors.js';
+import type { Database } from './schema.js';
+
+export interface DatabaseOptions {
+  /** `postgres://user:pass@host:port/db`: a PostgreSQL server. Without it, PGlite under `dir`. */
+  url?: string;
+  /** Directory of the embedded database; without it (and without `url`) PGlite lives in memory. */
+  dir?: string;
+  /** Connections to a server. Default 10. */
+  poolSize?: number;
+  logger?: Logger;
+}
+
+export interface Db {
+  readonly engine: 'pglite' | 'postgres';
+  readonly kysely: Kysely<Database>;
+  /** True when a trivial query answers within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+// Counts and offsets: numbers, not strings (pg) or bigints; they stay far below 2^53.
+const parseInt8 = (value: string): number => Number(value);
+
+export async function openDatabase(opts: DatabaseOptions = {}): Promise<Db> {
+  const logger = opts.logger ?? silentLogger;
+  const db = opts.url ? openServer(opts.url, opts.poolSize ?? 10, logger) : await openEmbedded(opts.dir, logger);
+  try {
+    const { applied } = await migrateToLatest(db.kysely as Kysely<unknown>);
+    if (applied.length > 0) logger.info({ applied, engine: db.engine }, 'database migrated');
+    return db;
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function openServer(url: string, poolSize: number, logger: Logger): Db {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw dbErrors.STRATA_ERR_DB_BAD_URL({ reason: 'unknown scheme' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5000,
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+  });
+  // An idle connection the server drops (restart, failover) must not crash the process: the
+  // pool replaces it and the next query reports the outage to its caller.
+  pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost'));
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { engine: 'postgres', kysely, ping: (ms) => ping(kysely, ms), close: () => kysely.destroy() };
+}
+
+async function openEmbedded(dir: string | undefined, logger: Logger): Promise<Db> {
+  let release: (() => Promise<void>) | undefined;
+  let dataDir: string | undefined;
+  if (dir) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    release = await acquireDirLock(dir, { logger, locked: dbErrors.STRATA_ERR_DB_LOCKED });
+    dataDir = join(dir, 'pgdata');
+  }
+  try {
+    const pglite = await PGlite.create({ ...(dataDir && { dataDir }), parsers: { [INT8_OID]: parseInt8 } });
+    const kysely = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+    return {
+      engine: 'pglite',
+      kysely,
+      ping: (ms) => ping(kysely, ms),
+      async close() {
+        await kysely.destroy();
+        if (!pglite.closed) await pglite.close();
+        await release?.();
+      },
+    };
+  } catch (err) {
+    await release?.();
+    throw err;
+  }
+}
+
+async function ping(kysely: Kysely<Database>, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  try {
+    return await Promise.race([sql`select 1`.execute(kysely).then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

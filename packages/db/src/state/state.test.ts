@@ -1,0 +1,4 @@
+import { openTestDatabase } from '../testing.js';
+import { describeStateSuite } from './state-suite.js';
+
+describeStateSuite('embedded PGlite', () => openTestDatabase());
