@@ -5,15 +5,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthDirectory } from '@strata/auth';
 import { openDatabase } from '@strata/db';
-import { startServerProcess, tempDir } from '@strata/testkit';
+import { startServerProcess } from '@strata/testkit';
+import { seededDataDir } from '@strata/db/testing';
 
 const BIN = fileURLToPath(new URL('../bin/strata.js', import.meta.url));
-const tmp = tempDir('cli');
+const tmp = await seededDataDir('cli');
 afterAll(() => tmp.remove());
 
-function strata(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function strata(args: string[], env: Record<string, string> = {}, stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    child.stdin.end(stdin);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -24,7 +26,7 @@ function strata(args: string[], env: Record<string, string> = {}): Promise<{ cod
 
 describe('strata start', () => {
   it('prints the admin key on the first start only, and it is the one in admin.key', async () => {
-    const data = tempDir('cli-start');
+    const data = await seededDataDir('cli-start');
     try {
       const first = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
       first.child.kill('SIGTERM');
@@ -44,7 +46,7 @@ describe('strata start', () => {
 
 describe('logs', () => {
   it('are human-readable on a terminal, and Ctrl-C there stops the server cleanly', async () => {
-    const data = tempDir('cli-tty');
+    const data = await seededDataDir('cli-tty');
     try {
       // `script` gives the server a real pseudo-terminal; typing Ctrl-C into it sends SIGINT.
       // `exec` leaves the server alone in the foreground (dash, unlike bash, would otherwise stay
@@ -70,7 +72,7 @@ describe('logs', () => {
   });
 
   it('never carry a key, at debug level, through start, key creation, bad keys and revocation', async () => {
-    const data = tempDir('cli-secrets');
+    const data = await seededDataDir('cli-secrets');
     const server = await startServerProcess(['--data', data.dir, '--no-demo', '--log-level', 'debug']);
     try {
       const adminKey = readFileSync(join(data.dir, 'admin.key'), 'utf8').trim();
@@ -139,7 +141,7 @@ describe('strata keys', () => {
   });
 
   it('creates keys through a running server with --url and an admin key', async () => {
-    const data = tempDir('cli-remote');
+    const data = await seededDataDir('cli-remote');
     const server = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
     try {
       const adminKey = readFileSync(join(data.dir, 'admin.key'), 'utf8').trim();
@@ -155,6 +157,40 @@ describe('strata keys', () => {
       const denied = await strata(['keys', 'create', '--scopes', 'ingest', '--url', server.url, '--admin-key', key]);
       expect(denied.code).toBe(2);
       expect(denied.stderr).toMatch(/403/);
+      // The running server owns the embedded database: the data dir route says where to go instead.
+      const busy = await strata(['keys', 'list', '--data', data.dir]);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toMatch(/in use by process \d+.*--url/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      data.remove();
+    }
+  });
+});
+
+describe('strata users', () => {
+  it('creates a user whose password, read from stdin, signs in; lists and disables users', async () => {
+    const data = await seededDataDir('cli-users');
+    const server = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
+    try {
+      const remote = ['--url', server.url, '--admin-key', readFileSync(join(data.dir, 'admin.key'), 'utf8').trim()];
+      const created = await strata(['users', 'create', 'alice', '--role', 'clinician', ...remote], {}, 'Correct-horse-42\n');
+      expect(created.code).toBe(0);
+      expect(created.stdout).toMatch(/created alice \(clinician\)/);
+      const login = (password: string) =>
+        fetch(`${server.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password }) });
+      expect((await login('Correct-horse-42')).status).toBe(200);
+      expect((await strata(['users', 'list', ...remote])).stdout).toMatch(/alice\s+clinician\s+active/);
+
+      const weak = await strata(['users', 'create', 'bob', '--role', 'analyst', ...remote], {}, 'short\n');
+      expect(weak.code).toBe(2);
+      expect(weak.stderr).toMatch(/at least 12/);
+      const badRole = await strata(['users', 'create', 'bob', '--role', 'root', ...remote], {}, 'Correct-horse-42\n');
+      expect(badRole.code).toBe(2);
+
+      expect((await strata(['users', 'update', 'alice', '--disable', ...remote])).code).toBe(0);
+      expect((await login('Correct-horse-42')).status).toBe(401);
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLocalStore } from '@strata/storage';
-import { countBy, readRawZone, startServerProcess, tempDir, type ServerProcess } from '@strata/testkit';
+import { countBy, readRawZone, startServerProcess, type ServerProcess } from '@strata/testkit';
+import { seededDataDir } from '@strata/db/testing';
 import { TELEMETRY_TOPIC } from './platform.js';
 
 const running: ServerProcess[] = [];
@@ -53,7 +54,7 @@ async function rawSeqs(dataDir: string): Promise<Map<string, number>> {
 
 describe('crash safety of the whole server', () => {
   it('keeps every acknowledged event exactly once in the raw zone across kill -9', async () => {
-    const tmp = tempDir('crash');
+    const tmp = await seededDataDir('crash');
     temps.push(tmp);
     const first = await start(tmp.dir);
     const adminKey = readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim();
@@ -80,7 +81,7 @@ describe('crash safety of the whole server', () => {
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('on %s stops accepting, flushes delivery and exits 0', async (signal) => {
-    const tmp = tempDir(signal.toLowerCase());
+    const tmp = await seededDataDir(signal.toLowerCase());
     temps.push(tmp);
     const server = await start(tmp.dir);
     const adminKey = readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim();

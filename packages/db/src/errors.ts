@@ -6,7 +6,6 @@ import { defineErrors } from '@strata/core';
  */
 export const dbErrors = defineErrors({
   STRATA_ERR_DB_BAD_URL: { status: 400, message: 'database URL must be postgres://... or postgresql://...: {reason}' },
-  STRATA_ERR_DB_UNAVAILABLE: { status: 503, message: 'the database is unavailable: {reason}' },
   STRATA_ERR_DB_LOCKED: { status: 500, message: 'embedded database {dir} is in use by process {pid} (stop it, or use its API with --url)' },
   STRATA_ERR_DB_MIGRATION: { status: 500, message: 'database migration {migration} failed: {reason}' },
   STRATA_ERR_DB_TOO_NEW: { status: 500, message: 'the database has migrations this version does not know ({migrations}): run a newer Strata' },

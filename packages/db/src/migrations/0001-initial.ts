@@ -11,9 +11,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       tags jsonb not null default '{}',
       created timestamptz not null default now(),
       last_seen timestamptz
-    );
+    ) with (fillfactor = 70);
+    -- Every state batch updates last_seen of its devices and the value of their latest rows:
+    -- no index on those columns and free room on each page keep these updates HOT (no index
+    -- writes). Filtering by last_seen scans the table, fine for the devices of one deployment.
     create index devices_kind_id on devices (kind, id);
-    create index devices_last_seen on devices (last_seen);
     create index devices_tags on devices using gin (tags jsonb_path_ops);
 
     create table latest_values (
@@ -23,7 +25,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       value double precision not null,
       event_id text not null,
       primary key (device, metric)
-    );
+    ) with (fillfactor = 70);
 
     -- Partitions (one per UTC day, rollups_1m_YYYYMMDD) are created by the state consumer as
     -- days arrive and dropped whole by retention: no DELETE scans, no bloat.
