@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import { EMBEDDED_DEFAULTS, TOPIC_DEFAULTS } from '@strata/stream';
 import { DELIVERY_DEFAULTS } from '@strata/lake';
+import { STATE_DEFAULTS } from '@strata/db';
 
 const MiB = 1024 * 1024;
 // Library defaults are the single source: the schema only says which ones a deployment may set.
@@ -58,9 +59,9 @@ export const ConfigSchema = Type.Object(
     ),
     state: Type.Object(
       {
-        maxBatchEvents: Type.Integer({ minimum: 1, default: 50_000, description: 'Events coalesced into one database transaction at most.' }),
-        maxWaitMs: Type.Integer({ minimum: 0, default: 200, description: 'How long a batch waits for more events before it is written.' }),
-        rollupRetentionDays: Type.Integer({ minimum: 1, default: 30 }),
+        maxBatchEvents: Type.Integer({ minimum: 1, default: STATE_DEFAULTS.maxBatchEvents, description: 'Events coalesced into one database transaction at most (rows written depend on devices and minutes, not events: bigger batches cost less per event).' }),
+        maxWaitMs: Type.Integer({ minimum: 0, default: STATE_DEFAULTS.maxWaitMs, description: 'How long a batch waits for more events before it is written.' }),
+        rollupRetentionDays: Type.Integer({ minimum: 1, default: STATE_DEFAULTS.rollupRetentionDays }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -37,6 +37,26 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Names already checked against their pattern: a fleet repeats the same few thousand devices and
+ * metrics millions of times, and a regex test per name per event was a third of the parse cost.
+ * Bounded: cleared when it grows past `NAME_CACHE_MAX`.
+ */
+const NAME_CACHE_MAX = 100_000;
+/** One cache per pattern: a valid metric name (`/` allowed) is not thereby a valid device id. */
+function nameChecker(pattern: RegExp): (name: string) => boolean {
+  const valid = new Set<string>();
+  return (name) => {
+    if (valid.has(name)) return true;
+    if (!pattern.test(name)) return false;
+    if (valid.size >= NAME_CACHE_MAX) valid.clear();
+    valid.add(name);
+    return true;
+  };
+}
+const validDevice = nameChecker(DEVICE_ID_PATTERN);
+const validMetric = nameChecker(METRIC_NAME_PATTERN);
+
 /** Parses one record's value; a string is the reason it is not an event. */
 export function parseEvent(value: Uint8Array): StateEvent | string {
   let doc: unknown;
@@ -47,7 +67,7 @@ export function parseEvent(value: Uint8Array): StateEvent | string {
   }
   if (!isPlainObject(doc)) return 'not a JSON object';
   const { id, device, ts, metrics, tags } = doc;
-  if (typeof device !== 'string' || !DEVICE_ID_PATTERN.test(device)) return 'device missing or invalid';
+  if (typeof device !== 'string' || !validDevice(device)) return 'device missing or invalid';
   if (typeof id !== 'string' || !EVENT_ID_PATTERN.test(id)) return 'id missing or invalid';
   const tsMs = typeof ts === 'string' ? Date.parse(ts) : NaN;
   if (!(tsMs >= MIN_TS_MS && tsMs <= MAX_TS_MS)) return 'ts missing or not a time';
@@ -55,7 +75,7 @@ export function parseEvent(value: Uint8Array): StateEvent | string {
   for (const name in metrics) {
     const v = metrics[name];
     if (typeof v !== 'number' || !Number.isFinite(v)) return 'a metric value is not a finite number';
-    if (!METRIC_NAME_PATTERN.test(name)) return 'a metric name is invalid';
+    if (!validMetric(name)) return 'a metric name is invalid';
   }
   if (tags !== undefined) {
     if (!isPlainObject(tags)) return 'tags not an object';

@@ -43,7 +43,7 @@ import { OffsetsMoved, readOffsets, writeBatch, type OffsetAdvance } from './wri
 export const STATE_DEFAULTS = Object.freeze({
   topic: 'telemetry',
   group: 'state',
-  maxBatchEvents: 50_000,
+  maxBatchEvents: 200_000,
   maxWaitMs: 200,
   rollupRetentionDays: 30,
   retentionCheckMs: 3_600_000,
@@ -66,7 +66,7 @@ export interface StateConsumerOptions {
   topic?: string;
   /** Consumer group on the stream, and `consumer_offsets.consumer`. Default `state`. */
   group?: string;
-  /** Most records per batch (one transaction). Default 50 000. */
+  /** Most records per batch (one transaction). Default 200 000. */
   maxBatchEvents?: number;
   /** Longest a batch waits for more records once it has some (and a read waits when there are none). Default 200 ms. */
   maxWaitMs?: number;
