@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 const STORE_SUITES = [
   'packages/db/src/telemetry-queries.test.ts',
   'packages/auth/src/{directory,sessions}.test.ts',
-  'apps/server/src/{app,security}.test.ts',
+  'apps/server/src/{app,security,limits}.test.ts',
   'apps/server/src/routes/*.test.ts',
 ];
 

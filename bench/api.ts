@@ -2,8 +2,10 @@
  * bench:api — the read API and the state consumer, each next to a baseline measured in the same
  * run (ratios survive a noisy shared machine). Loopback only, bounded in time.
  *
- *   npm run bench:api [-- --seconds 10 --devices 200]
+ *   npm run bench:api [-- --seconds 10 --devices 200 --pg]
  *
+ * `--pg` runs it all on a PostgreSQL 15 server started for the run (scripts/engines.sh install)
+ * instead of the embedded PGlite.
  * 1. `strata start` (embedded engines, no demo, rate limits off) gets an hour of telemetry for
  *    N devices × 3 metrics through POST /v1/ingest, and the state consumer catches up.
  * 2. Reads at a fixed concurrency (32) with an API key: `GET /v1/devices/:id/latest` and
@@ -20,13 +22,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { startServerProcess, tempDir } from '@strata/testkit';
+import { startPostgres, startServerProcess, tempDir } from '@strata/testkit';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const seconds = arg('seconds', 10);
+const onServer = process.argv.includes('--pg');
 const DEVICES = arg('devices', 200);
 const CONNECTIONS = 32;
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -68,8 +71,10 @@ async function json<T>(url: string, init: RequestInit & { key: string }): Promis
   return (await res.json()) as T;
 }
 
+const pg = onServer ? await startPostgres() : undefined;
+const dbArgs = async () => (pg ? ['--db', await pg.createDatabase()] : []);
 const data = tempDir('bench-api');
-const strata = await startServerProcess(['--data', data.dir, '--no-demo'], {
+const strata = await startServerProcess(['--data', data.dir, '--no-demo', ...(await dbArgs())], {
   STRATA_LOG_LEVEL: 'warn',
   STRATA_RATE_LIMIT__PER_SECOND: '0',
   STRATA_RATE_LIMIT__INGEST_PER_SECOND: '0',
@@ -111,16 +116,17 @@ try {
   await strata.exited;
 
   // The state consumer against the ingest path, same events, same run.
+  const dbArgsForState = await dbArgs();
   const state = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'state.ts')], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(readFileSync(join(here, 'results', 'state.json'), 'utf8')) as Record<string, unknown>) : reject(new Error(`bench/state.ts exited ${code}`))));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'state.ts'), ...dbArgsForState], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(readFileSync(join(here, 'results', onServer ? 'state-pg.json' : 'state.json'), 'utf8')) as Record<string, unknown>) : reject(new Error(`bench/state.ts exited ${code}`))));
   });
 
   const result = {
     bench: 'api',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model.split(' ').slice(0, 2).join(' '), memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    setup: { devices: DEVICES, eventsStored: events.length, seconds, connections: CONNECTIONS, database: 'pglite (embedded)' },
+    setup: { devices: DEVICES, eventsStored: events.length, seconds, connections: CONNECTIONS, database: onServer ? 'postgresql 15 (server)' : 'pglite (embedded)' },
     reads: results,
     ratios: {
       latestVsBare: Number((results['strata.latest'].requestsPerSec / results['bare.latest'].requestsPerSec).toFixed(3)),
@@ -130,10 +136,11 @@ try {
     state: { ingestEventsPerSec: (state.ingest as { eventsPerSec: number }).eventsPerSec, stateEventsPerSec: (state.state as { eventsPerSec: number }).eventsPerSec, input: state.input },
   };
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'api.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(here, 'results', onServer ? 'api-pg.json' : 'api.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result.ratios));
 } finally {
   await bare.stop().catch(() => undefined);
   if (strata.child.exitCode === null) strata.child.kill('SIGKILL');
   data.remove();
+  await pg?.close();
 }

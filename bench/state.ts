@@ -159,7 +159,7 @@ try {
     ratios: { stateVsIngest: Math.round((stateRate / ingestRate) * 1000) / 1000 },
   };
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'state.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(here, 'results', DB_URL ? 'state-pg.json' : 'state.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result, null, 2));
 } finally {
   input.remove();

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { countBy, readRawZone } from '@strata/testkit';
-import { join } from 'node:path';
 import { IngestService } from '@strata/ingest';
 import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import type { Delivery } from '@strata/lake';

@@ -28,6 +28,8 @@ export interface AppOptions {
   db: Db;
   /** Live readings for `GET /v1/live`; without it the route is absent. */
   live?: LiveHub;
+  /** With `devices.registration: known-only`: the cache ingest checks, told of devices created through the API. */
+  knownDevices?: { add(id: string): void };
   ingest: IngestService;
   stream: Stream;
   store: ObjectStore;
@@ -129,7 +131,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });
   await app.register(authRoutes, { sessions: opts.auth.sessions, loginAttemptsPerMinute: opts.auth.loginAttemptsPerMinute });
   await app.register(adminRoutes, { directory: opts.auth.directory, db: opts.db, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
-  await app.register(deviceRoutes, { db: opts.db });
+  const known = opts.knownDevices;
+  await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }) });
   await app.register(auditRoutes, { db: opts.db });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db });
   await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });

@@ -1,16 +1,22 @@
 import type { FastifyRequest } from 'fastify';
 import { callerName } from '@strata/auth';
-import { appendAudit, type AuditEntry, type Db } from '@strata/db';
+import type { Kysely } from 'kysely';
+import { appendAudit, type AuditEntry, type Database } from '@strata/db';
 import { httpErrors } from './errors.js';
 
 /**
- * Writes the audit record of what `req` is doing, before the response goes out. If the record
- * cannot be written the request fails (503) and nothing is answered: no read of patient data
- * and no admin action goes unrecorded.
+ * Writes the audit record of what `req` is doing, before the response goes out, on the database
+ * or inside the transaction of the change it records. If the record cannot be written the
+ * request fails (503) and nothing is answered: no read of patient data and no admin action goes
+ * unrecorded.
  */
-export async function audit(db: Db, req: FastifyRequest, entry: Pick<AuditEntry, 'action' | 'resource'> & Partial<Pick<AuditEntry, 'outcome' | 'details'>>): Promise<void> {
+export async function audit(
+  executor: Kysely<Database>,
+  req: FastifyRequest,
+  entry: Pick<AuditEntry, 'action' | 'resource'> & Partial<Pick<AuditEntry, 'outcome' | 'details'>>,
+): Promise<void> {
   try {
-    await appendAudit(db.kysely, {
+    await appendAudit(executor, {
       actor: req.caller ? callerName(req.caller) : 'anonymous',
       ip: req.ip,
       outcome: 'success',

@@ -45,19 +45,33 @@ async function loadUntilStopped(url: string, key: string, stop: { now: boolean }
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
-async function rawSeqs(dataDir: string): Promise<Map<string, number>> {
+async function rawLines(dataDir: string) {
   const store = await openLocalStore({ root: join(dataDir, 'lake') });
-  const lines = await readRawZone(store, TELEMETRY_TOPIC);
-  await store.close();
-  return countBy(lines, (l) => String((l.event.metrics as { seq: number }).seq));
+  try {
+    return await readRawZone(store, TELEMETRY_TOPIC);
+  } finally {
+    await store.close();
+  }
+}
+
+async function rawSeqs(dataDir: string): Promise<Map<string, number>> {
+  return countBy(await rawLines(dataDir), (l) => String((l.event.metrics as { seq: number }).seq));
 }
 
 describe('crash safety of the whole server', () => {
-  it('keeps every acknowledged event exactly once in the raw zone across kill -9', async () => {
+  it('keeps every acknowledged event exactly once in the raw zone and the operational store, and acknowledged users, across kill -9', async () => {
     const tmp = await seededDataDir('crash');
     temps.push(tmp);
     const first = await start(tmp.dir);
     const adminKey = readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim();
+
+    const startedAt = new Date(Date.now() - 60_000).toISOString();
+    const userCreated = await fetch(`${first.url}/v1/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'night-nurse', password: 'Correct-horse-42', role: 'clinician' }),
+    });
+    expect(userCreated.status).toBe(201);
 
     const acked = new Set<number>();
     const stop = { now: false };
@@ -78,6 +92,29 @@ describe('crash safety of the whole server', () => {
     expect(acked.size).toBeGreaterThanOrEqual(5000);
     expect(missing).toEqual([]);
     expect(repeated).toEqual([]);
+
+    // The user acknowledged before the kill can sign in.
+    const login = await fetch(`${second.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'night-nurse', password: 'Correct-horse-42' }),
+    });
+    expect(login.status).toBe(200);
+    // The operational store counts every event of the stream exactly once, as the raw zone does.
+    const perDevice = countBy(await rawLines(tmp.dir), (l) => String(l.event.device));
+    const stored = async (device: string): Promise<number> => {
+      const res = await fetch(`${second.url}/v1/devices/${device}/series?metric=seq&from=${startedAt}&step=1d`, { headers: { authorization: `Bearer ${adminKey}` } });
+      if (res.status !== 200) return -1;
+      return ((await res.json()) as { buckets: { count: number }[] }).buckets.reduce((sum, b) => sum + b.count, 0);
+    };
+    for (const [device, count] of perDevice) {
+      let got = await stored(device);
+      for (let i = 0; i < 100 && got !== count; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await stored(device);
+      }
+      expect(got, device).toBe(count);
+    }
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('on %s stops accepting, flushes delivery and exits 0', async (signal) => {

@@ -123,7 +123,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     };
     const live = new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) });
     closers.push(() => live.close());
-    const app = await buildApp({ auth, db, live, ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
+    const app = await buildApp({ auth, db, live, ...(known && { knownDevices: known }), ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
     closers.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();

@@ -15,7 +15,12 @@ export interface TestPlatform {
 }
 
 /** A whole platform on embedded engines in a temp dir (the database: `db.url`, else the test server's, else embedded), port 0, no demo devices, silent logs (or `log.level` logs to `logTo`). */
-export async function startTestPlatform(overrides: Record<string, unknown> = {}, logTo?: NodeJS.WritableStream): Promise<TestPlatform> {
+export async function startTestPlatform(
+  overrides: Record<string, unknown> = {},
+  logTo?: NodeJS.WritableStream,
+  /** Runs on the data dir before the platform starts (to lay down files a test needs there). */
+  prepare?: (dataDir: string) => void,
+): Promise<TestPlatform> {
   const tmp = tempDir('server');
   const server = 'db.url' in overrides ? undefined : testServerUrl();
   const db = server ? { 'db.url': await createServerDatabase(server) } : {};
@@ -23,6 +28,7 @@ export async function startTestPlatform(overrides: Record<string, unknown> = {},
   const config = loadConfig({
     overrides: { dataDir: tmp.dir, 'http.port': 0, 'demo.enabled': false, 'log.level': 'silent', ...db, ...overrides },
   });
+  prepare?.(tmp.dir);
   const platform = await startPlatform(config, createLogger(config.log, logTo));
   const adminKey = readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim();
   return {

@@ -39,7 +39,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { directory: AuthD
   });
 
   app.get('/v1/keys', { config: { permission: 'keys:manage' }, schema: { ...keys, summary: 'List API keys (never the keys themselves)' } }, async (req) => {
-    await audit(opts.db, req, { action: 'key.list', resource: 'keys' });
+    await audit(opts.db.kysely, req, { action: 'key.list', resource: 'keys' });
     return { keys: directory.listKeys() };
   });
 
@@ -54,7 +54,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { directory: AuthD
   );
 
   app.get('/v1/users', { config: { permission: 'users:manage' }, schema: { ...users, summary: 'List users' } }, async (req) => {
-    await audit(opts.db, req, { action: 'user.list', resource: 'users' });
+    await audit(opts.db.kysely, req, { action: 'user.list', resource: 'users' });
     return { users: directory.listUsers() };
   });
 
@@ -69,7 +69,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { directory: AuthD
     // Bounded: a flush retries while the object store fails, and an open request would hold up
     // shutdown (which waits for in-flight requests before it stops delivery).
     app.post('/v1/admin/flush', { config: { permission: 'admin:ops' }, schema: { tags: ['admin'], summary: 'Deliver buffered telemetry to the lake now' } }, async (req) => {
-      await audit(opts.db, req, { action: 'admin.flush', resource: 'delivery' });
+      await audit(opts.db.kysely, req, { action: 'admin.flush', resource: 'delivery' });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(httpErrors.STRATA_ERR_HTTP_TIMEOUT({ what: 'the flush', seconds: opts.flushTimeoutMs / 1000 })), opts.flushTimeoutMs);

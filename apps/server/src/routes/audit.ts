@@ -55,7 +55,7 @@ export async function auditRoutes(app: FastifyInstance, opts: { db: Db }): Promi
       const before = cursor === undefined ? undefined : decodeCursor('audit', cursor, isRecordId);
       const from = filters.from === undefined ? undefined : parseTime(filters.from, 'from');
       const to = filters.to === undefined ? undefined : parseTime(filters.to, 'to');
-      await audit(opts.db, req, { action: 'audit.read', resource: 'audit', details: filters });
+      await audit(opts.db.kysely, req, { action: 'audit.read', resource: 'audit', details: filters });
       const page = await queryAudit(opts.db.kysely, { ...filters, limit, from, to, before });
       return {
         records: page.records.map((r) => ({ ...r, at: r.at.toISOString() })),

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { authErrors, canSeeDevice, visibleKinds, type Caller } from '@strata/auth';
 import {
-  appendAudit,
   createDevice,
   DEVICE_KINDS,
   getDevice,
@@ -10,15 +9,12 @@ import {
   listDevices,
   series,
   updateDevice,
-  type AuditEntry,
-  type Database,
   type Db,
   type Device,
   type DeviceKind,
 } from '@strata/db';
-import type { Transaction } from 'kysely';
 import { httpErrors } from '../errors.js';
-import { actorOf, audit } from '../audit.js';
+import { audit } from '../audit.js';
 import { CURSOR, decodeCursor, DEVICE_ID, encodeCursor, ErrorReply, METRIC_NAME, parseTime, Rfc3339 } from './schemas.js';
 
 const KindSchema = Type.Union(DEVICE_KINDS.map((k) => Type.Literal(k)));
@@ -150,19 +146,6 @@ function defaultStep(fromMs: number, toMs: number): number {
   return DEFAULT_STEPS.find((s) => (toMs - fromMs) / (s * 1000) <= DEFAULT_BUCKETS) ?? DEFAULT_STEPS.at(-1)!;
 }
 
-/**
- * The audit record of a change, in the change's own transaction: the change and its record are
- * committed together or not at all. A failed audit insert answers 503 like `audit()` does.
- */
-async function auditInTransaction(tx: Transaction<Database>, req: FastifyRequest, entry: Pick<AuditEntry, 'action' | 'resource' | 'details'>): Promise<void> {
-  try {
-    await appendAudit(tx, { ...actorOf(req), outcome: 'success', ...entry });
-  } catch (err) {
-    req.log.error({ err, action: entry.action, resource: entry.resource }, 'audit write failed; change refused');
-    throw httpErrors.STRATA_ERR_HTTP_AUDIT_UNAVAILABLE({}, err);
-  }
-}
-
 /** A device kind the caller could not see afterwards is not one it may create or switch to. */
 function checkWritableKind(caller: Caller, id: string, kind: DeviceKind): void {
   if (!canSeeDevice(caller, { id, kind })) throw authErrors.STRATA_ERR_AUTH_FORBIDDEN({ reason: `devices of kind ${kind} are not yours to manage` });
@@ -190,7 +173,7 @@ async function listBound(db: Db, caller: Caller, bound: string, q: ListQuery, af
  * device-bound key only its device); any other device is answered as missing. Reads of patient
  * devices and every change are audited before the answer goes out.
  */
-export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Promise<void> {
+export async function deviceRoutes(app: FastifyInstance, opts: { db: Db; /** Told of each device created here (ingest's known-devices cache). */ onCreated?: (id: string) => void }): Promise<void> {
   const { db } = opts;
 
   app.get<{ Querystring: ListQuery }>(
@@ -224,7 +207,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Prom
         });
       }
       const patients = page.devices.filter((d) => d.kind === 'patient').map((d) => d.id);
-      if (patients.length > 0) await audit(db, req, { action: 'device.list', resource: 'devices', details: { patients } });
+      if (patients.length > 0) await audit(db.kysely, req, { action: 'device.list', resource: 'devices', details: { patients } });
       return {
         devices: page.devices.map(toReply),
         ...(page.nextCursor !== undefined && { nextCursor: encodeCursor('devices', page.nextCursor) }),
@@ -237,7 +220,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Prom
     { config: { permission: 'devices:read' }, schema: { tags, summary: 'One device', params: IdParams, response: { 200: DeviceReply, 404: ErrorReply } } },
     async (req) => {
       const device = visibleDevice(callerOf(req), req.params.id, await getDevice(db.kysely, req.params.id));
-      if (device.kind === 'patient') await audit(db, req, { action: 'device.read', resource: `device:${device.id}` });
+      if (device.kind === 'patient') await audit(db.kysely, req, { action: 'device.read', resource: `device:${device.id}` });
       return toReply(device);
     },
   );
@@ -254,9 +237,10 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Prom
       const device = await db.kysely.transaction().execute(async (tx) => {
         const created = await createDevice(tx, { id, kind, ...(name !== undefined && { name }), ...(metadata !== undefined && { metadata }) });
         // Kinds and field names only: names and metadata may be personal data, and this log is never erased.
-        await auditInTransaction(tx, req, { action: 'device.create', resource: `device:${id}`, details: { kind, fields: Object.keys(req.body).sort() } });
+        await audit(tx, req, { action: 'device.create', resource: `device:${id}`, details: { kind, fields: Object.keys(req.body).sort() } });
         return created;
       });
+      opts.onCreated?.(device.id);
       return reply.code(201).send(toReply(device));
     },
   );
@@ -275,7 +259,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Prom
         const before = visibleDevice(caller, id, await getDevice(tx, id));
         const updated = visibleDevice(caller, id, await updateDevice(tx, id, req.body));
         const details = { fields: Object.keys(req.body).sort(), ...(updated.kind !== before.kind && { kind: { from: before.kind, to: updated.kind } }) };
-        await auditInTransaction(tx, req, { action: 'device.update', resource: `device:${id}`, details });
+        await audit(tx, req, { action: 'device.update', resource: `device:${id}`, details });
         return toReply(updated);
       });
     },
@@ -290,7 +274,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Prom
     async (req) => {
       const device = visibleDevice(callerOf(req), req.params.id, await getDevice(db.kysely, req.params.id));
       const values = await latestValues(db.kysely, device.id);
-      if (device.kind === 'patient') await audit(db, req, { action: 'device.latest.read', resource: `device:${device.id}`, details: { metrics: values.length } });
+      if (device.kind === 'patient') await audit(db.kysely, req, { action: 'device.latest.read', resource: `device:${device.id}`, details: { metrics: values.length } });
       return { device: device.id, values: values.map((v) => ({ metric: v.metric, ts: v.ts.toISOString(), value: v.value, eventId: v.eventId })) };
     },
   );
@@ -316,7 +300,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db }): Prom
       // Range, step and bucket count are checked by the query (400 STRATA_ERR_DB_BAD_QUERY) before any data is read.
       const buckets = await series(db.kysely, { device: device.id, metric: q.metric, from, to, stepSeconds: step });
       if (device.kind === 'patient') {
-        await audit(db, req, { action: 'device.series.read', resource: `device:${device.id}`, details: { metric: q.metric, from: from.toISOString(), to: to.toISOString(), stepSeconds: step } });
+        await audit(db.kysely, req, { action: 'device.series.read', resource: `device:${device.id}`, details: { metric: q.metric, from: from.toISOString(), to: to.toISOString(), stepSeconds: step } });
       }
       return {
         device: device.id,

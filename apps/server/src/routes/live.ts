@@ -75,7 +75,7 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
       const devices: Device[] = [];
       for (const id of ids) devices.push(visibleDevice(caller, id, await getDevice(opts.db.kysely, id)));
       // One record per patient device, so each patient's audit trail (resource device:<id>) shows it.
-      for (const d of devices) if (d.kind === 'patient') await audit(opts.db, req, { action: 'device.live.subscribe', resource: `device:${d.id}` });
+      for (const d of devices) if (d.kind === 'patient') await audit(opts.db.kysely, req, { action: 'device.live.subscribe', resource: `device:${d.id}` });
 
       const sub = await opts.hub.subscribe(ids);
       const out = new PassThrough();

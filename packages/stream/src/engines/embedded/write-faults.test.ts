@@ -2,7 +2,6 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { streamErrors } from '../../errors.js';
-import type { Stream } from '../../types.js';
 import { createEmbeddedStream, openEmbeddedStream } from './engine.js';
 import { nodeFileOps, type FileOps } from './file-ops.js';
 import { memoryLogger, readPartition, records } from './test-support.js';
