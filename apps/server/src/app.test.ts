@@ -185,7 +185,7 @@ describe('API keys', () => {
 });
 
 describe('when the stream cannot take more', () => {
-  it('answers 503 with Retry-After once unread data fills the size cap, and takes data again after delivery', async () => {
+  it('answers 503 with Retry-After once unread data fills the size cap, and takes data again once delivery and the store have read it', async () => {
     const small = await startTestPlatform({ 'stream.retentionBytes': 1024 * 1024, 'stream.segmentBytes': 64 * 1024 });
     try {
       const post = () => small.platform.app.inject({
@@ -197,8 +197,10 @@ describe('when the stream cannot take more', () => {
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('1');
       expect(res.json().error.message).toMatch(/retention cap reached with unread data/);
+      // Space comes back once every group has read the data: delivery (flushed now) and the store.
       const flushed = await small.platform.app.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(small.adminKey) });
       expect(flushed.statusCode).toBe(200);
+      await small.platform.state.caughtUp();
       expect((await post()).statusCode).toBe(200);
     } finally {
       await small.close();

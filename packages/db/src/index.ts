@@ -1,4 +1,5 @@
 export { openDatabase } from './open.js';
+export { openDatabaseThread } from './thread/database-thread.js';
 export type { Db, DatabaseOptions } from './open.js';
 export { migrateToLatest } from './migrate.js';
 export type { MigrationReport } from './migrate.js';
@@ -10,6 +11,7 @@ export { appendAudit, queryAudit } from './audit.js';
 export type { AuditEntry, AuditQuery } from './audit.js';
 export { startStateConsumer, STATE_DEFAULTS } from './state/consumer.js';
 export type { StateConsumer, StateConsumerOptions, StateStats } from './state/consumer.js';
+export type { StateApplier } from './state/apply.js';
 export { KnownDevices } from './state/known-devices.js';
 export type { KnownDevicesOptions } from './state/known-devices.js';
 export { latestValues, series, listDevices, getDevice, createDevice, updateDevice, MAX_SERIES_BUCKETS } from './telemetry-queries.js';

@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Driver } from 'kysely';
 import pg from 'pg';
 import { acquireDirLock, silentLogger, type Logger } from '@strata/core';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -41,14 +41,22 @@ const INT8_OID = 20;
 const parseInt8 = (value: string): number => Number(value);
 
 export async function openDatabase(opts: DatabaseOptions = {}): Promise<Db> {
+  return (await openEngine(opts)).db;
+}
+
+/**
+ * `openDatabase`, plus the embedded engine's driver: the database thread serves other threads'
+ * queries through it, queued on the same session as its own (../thread).
+ */
+export async function openEngine(opts: DatabaseOptions): Promise<{ db: Db; driver?: Driver }> {
   const logger = opts.logger ?? silentLogger;
-  const db = opts.url ? openServer(opts.url, opts.poolSize ?? 10, logger) : await openEmbedded(opts.dir, logger);
+  const engine = opts.url ? { db: openServer(opts.url, opts.poolSize ?? 10, logger) } : await openEmbedded(opts.dir, logger);
   try {
-    const { applied } = await migrateToLatest(db.kysely as Kysely<unknown>);
-    if (applied.length > 0) logger.info({ applied, engine: db.engine }, 'database migrated');
-    return db;
+    const { applied } = await migrateToLatest(engine.db.kysely as Kysely<unknown>);
+    if (applied.length > 0) logger.info({ applied, engine: engine.db.engine }, 'database migrated');
+    return engine;
   } catch (err) {
-    await db.close().catch(() => undefined);
+    await engine.db.close().catch(() => undefined);
     throw err;
   }
 }
@@ -68,7 +76,7 @@ function openServer(url: string, poolSize: number, logger: Logger): Db {
   return { engine: 'postgres', kysely, ping: (ms) => ping(kysely, ms), close: () => kysely.destroy() };
 }
 
-async function openEmbedded(dir: string | undefined, logger: Logger): Promise<Db> {
+async function openEmbedded(dir: string | undefined, logger: Logger): Promise<{ db: Db; driver: Driver }> {
   let release: (() => Promise<void>) | undefined;
   let dataDir: string | undefined;
   if (dir) {
@@ -78,8 +86,9 @@ async function openEmbedded(dir: string | undefined, logger: Logger): Promise<Db
   }
   try {
     const pglite = await PGlite.create({ ...(dataDir && { dataDir }), parsers: { [INT8_OID]: parseInt8 } });
-    const kysely = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-    return {
+    const dialect = new PGliteDialect(pglite);
+    const kysely = new Kysely<Database>({ dialect });
+    const db: Db = {
       engine: 'pglite',
       kysely,
       ping: (ms) => ping(kysely, ms),
@@ -89,13 +98,15 @@ async function openEmbedded(dir: string | undefined, logger: Logger): Promise<Db
         await release?.();
       },
     };
+    return { db, driver: dialect.createDriver() };
   } catch (err) {
     await release?.();
     throw err;
   }
 }
 
-async function ping(kysely: Kysely<Database>, timeoutMs = 2000): Promise<boolean> {
+/** True when a trivial query answers within `timeoutMs`. */
+export async function ping(kysely: Kysely<Database>, timeoutMs = 2000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
   try {

@@ -81,9 +81,12 @@ class PGliteDriver implements Driver {
 const releases = new WeakMap<DatabaseConnection, () => void>();
 
 export class PGliteDialect implements Dialect {
+  #driver: PGliteDriver | undefined;
   constructor(private readonly pg: PGlite) {}
+  /** One driver per dialect: everyone using this PGlite must queue on the same session mutex. */
   createDriver(): Driver {
-    return new PGliteDriver(this.pg);
+    this.#driver ??= new PGliteDriver(this.pg);
+    return this.#driver;
   }
   createQueryCompiler(): PostgresQueryCompiler {
     return new PostgresQueryCompiler();

@@ -14,7 +14,6 @@
  * whole batch fail over and over.
  */
 import { DEVICE_ID_PATTERN, EVENT_ID_PATTERN, METRIC_NAME_PATTERN, TAG_KEY_PATTERN } from '@strata/core';
-import type { StreamRecord } from '@strata/stream';
 import { DEVICE_KINDS, type DeviceKind } from '../schema.js';
 import { DAY_MS, utcDay } from './partitions.js';
 
@@ -162,7 +161,7 @@ export class Coalescer {
     this.#firstRollupMs = opts.firstRollupDay * DAY_MS;
   }
 
-  add(record: StreamRecord): void {
+  add(record: { partition: number; offset: number; value: Uint8Array }): void {
     const ev = parseEvent(record.value);
     if (typeof ev === 'string') {
       this.invalid.push({ partition: record.partition, offset: record.offset, reason: ev });

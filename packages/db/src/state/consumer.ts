@@ -2,12 +2,13 @@
  * The state consumer: stream "telemetry" → devices, latest_values, rollups_1m, in coalesced
  * batches (DESIGN.md, "Operational store": nothing writes to the database per event).
  *
- * Loop: read up to `maxBatchEvents` records (waiting at most `maxWaitMs` for more), coalesce them
- * in memory (coalesce.ts), create the rollup partitions their days need (partitions.ts), then
- * write everything and the partitions' next offsets in ONE transaction (write.ts). After the
+ * Loop: read up to `maxBatchEvents` records (waiting at most `maxWaitMs` for more) and hand them
+ * to the applier (apply.ts, on the database thread in the platform), which coalesces them in
+ * memory (coalesce.ts), creates the rollup partitions their days need (partitions.ts), then
+ * writes everything and the partitions' next offsets in ONE transaction (write.ts). After the
  * database commit, the same offsets are committed to the stream's consumer group, best effort
- * (for stream retention and `lag()`). The next batch is read and coalesced while one is being
- * written (at most one write in flight; bench/state.ts: ~1.3× on a PostgreSQL server).
+ * (for stream retention and `lag()`). The next batch is read while one is being applied (at
+ * most one in flight).
  *
  * Invariants
  * 1. `consumer_offsets` (consumer = group, topic, partition) is the truth: a batch's rows and its
@@ -36,9 +37,9 @@ import { StrataError, silentLogger, type Logger } from '@strata/core';
 import type { Consumer, Stream, TopicInfo } from '@strata/stream';
 import { dbErrors } from '../errors.js';
 import type { Db } from '../open.js';
-import { Coalescer } from './coalesce.js';
+import { localApplier, packRecords, type ApplyResult, type RawRecords, type StateApplier } from './apply.js';
 import { firstKeptDay, RollupPartitions } from './partitions.js';
-import { OffsetsMoved, readOffsets, writeBatch, type OffsetAdvance } from './write.js';
+import { OffsetsMoved, readOffsets, type OffsetAdvance } from './write.js';
 
 export const STATE_DEFAULTS = Object.freeze({
   topic: 'telemetry',
@@ -79,6 +80,12 @@ export interface StateConsumerOptions {
   /** How long `stop()` waits for the batch in flight. Default 5 s. */
   stopTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * Where batches are decoded, coalesced and written. Default: on this thread, with `db`. The
+   * platform passes the database thread's (`openDatabaseThread`), which keeps that work off the
+   * thread serving ingest.
+   */
+  applier?: StateApplier;
   /** Clock for retention (Unix ms). Default `Date.now`. */
   now?: () => number;
 }
@@ -121,7 +128,8 @@ interface PartitionState {
 }
 
 interface Batch {
-  coalescer: Coalescer;
+  records: RawRecords;
+  firstRollupDay: number;
   /** Per partition, the next offset to read once the batch is written. */
   ends: Map<number, number>;
 }
@@ -158,6 +166,7 @@ class StateConsumerImpl implements StateConsumer {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly partitions: RollupPartitions;
+  private readonly applier: StateApplier;
 
   private consumer!: Consumer;
   private readonly parts = new Map<number, PartitionState>();
@@ -191,6 +200,7 @@ class StateConsumerImpl implements StateConsumer {
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
     this.partitions = new RollupPartitions(this.db.kysely);
+    this.applier = opts.applier ?? localApplier(this.db.kysely);
   }
 
   async start(): Promise<void> {
@@ -294,7 +304,8 @@ class StateConsumerImpl implements StateConsumer {
 
   /** Reads up to maxBatchEvents records, for at most maxWaitMs; undefined when nothing is new. */
   private async readBatch(): Promise<Batch | undefined> {
-    const coalescer = new Coalescer({ firstRollupDay: firstKeptDay(this.now(), this.retentionDays) });
+    const firstRollupDay = firstKeptDay(this.now(), this.retentionDays);
+    const picked: { partition: number; offset: number; value: Uint8Array }[] = [];
     const ends = new Map<number, number>();
     const gaps: { partition: number; from: number; to: number }[] = [];
     const deadline = Date.now() + this.maxWaitMs;
@@ -311,7 +322,7 @@ class StateConsumerImpl implements StateConsumer {
           if (record.offset > part.next) gaps.push({ partition: part.partition, from: part.next, to: record.offset - 1 });
           part.next = record.offset + 1;
           ends.set(part.partition, part.next);
-          coalescer.add(record);
+          picked.push(record);
         }
       }
     } catch (err) {
@@ -321,7 +332,7 @@ class StateConsumerImpl implements StateConsumer {
     if (gaps.length > 0) {
       this.logger.error({ topic: this.topic, gaps: gaps.slice(0, 10), count: gaps.length }, 'records expired from the stream before the state consumer applied them; they are lost');
     }
-    return ends.size > 0 ? { coalescer, ends } : undefined;
+    return ends.size > 0 ? { records: packRecords(picked), firstRollupDay, ends } : undefined;
   }
 
   /**
@@ -340,12 +351,11 @@ class StateConsumerImpl implements StateConsumer {
       }
       advances.push({ partition, from: part.stored, to });
     }
-    const rows = batch.coalescer.rows();
+    let result: ApplyResult;
     for (let attempt = 1; ; attempt++) {
       if (this.abandoned) return false;
       try {
-        if (batch.coalescer.days.size > 0) await this.partitions.ensure(batch.coalescer.days);
-        await writeBatch(this.db.kysely, this.group, this.topic, advances, rows);
+        result = await this.applier.apply({ consumer: this.group, topic: this.topic, advances, firstRollupDay: batch.firstRollupDay, records: batch.records });
         break;
       } catch (err) {
         if (err instanceof OffsetsMoved) {
@@ -353,7 +363,6 @@ class StateConsumerImpl implements StateConsumer {
           this.logger.info({ topic: this.topic, partitions: err.partitions }, 'another writer moved the stored offsets; batch dropped, re-reading from the stored offsets');
           return false;
         }
-        this.partitions.forget(); // another process may have dropped one meanwhile
         this.failed(err, 'state consumer could not write a batch; retrying the same batch until the database answers');
         if (this.stopping && Date.now() >= this.stopDeadline) return false;
         const delay = this.backoff(attempt);
@@ -361,25 +370,25 @@ class StateConsumerImpl implements StateConsumer {
       }
     }
     this.succeeded();
-    for (const a of advances) {
-      const part = this.parts.get(a.partition);
-      if (part) part.stored = a.to;
-    }
-    const c = batch.coalescer;
-    this.counters.batches++;
-    this.counters.events += c.events;
-    this.counters.tooOld += c.tooOld;
-    this.counters.invalid += c.invalid.length;
-    if (c.invalid.length > 0) {
-      const first = c.invalid[0]!;
-      this.logger.warn({ topic: this.topic, count: c.invalid.length, partition: first.partition, offset: first.offset, reason: first.reason }, 'skipped records that are not telemetry events');
-    }
-    this.logger.debug({ events: c.events, devices: rows.devices.length, latest: rows.latest.length, rollups: rows.rollups.length }, 'state batch written');
+    // The stream learns first, so whoever sees the batch as applied (caughtUp) also sees its space freed.
     try {
       await this.consumer.commit(advances.map((a) => ({ partition: a.partition, offset: a.to })));
     } catch (err) {
       this.logger.debug({ ...errorFields(err) }, 'stream commit failed (the database holds the offsets)');
     }
+    for (const a of advances) {
+      const part = this.parts.get(a.partition);
+      if (part) part.stored = a.to;
+    }
+    this.counters.batches++;
+    this.counters.events += result.events;
+    this.counters.tooOld += result.tooOld;
+    this.counters.invalid += result.invalid.length;
+    if (result.invalid.length > 0) {
+      const first = result.invalid[0]!;
+      this.logger.warn({ topic: this.topic, count: result.invalid.length, partition: first.partition, offset: first.offset, reason: first.reason }, 'skipped records that are not telemetry events');
+    }
+    this.logger.debug({ events: result.events, ...result.rows }, 'state batch written');
     return true;
   }
 
