@@ -134,7 +134,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const known = opts.knownDevices;
   await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }) });
   await app.register(auditRoutes, { db: opts.db });
-  if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db });
+  if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   return app;
 }

@@ -9,11 +9,12 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
-import { appendAudit, type Db, type AuditEntry } from '@strata/db';
+import { appendAudit, type ApiKeyRow, type AuditEntry, type Db, type User } from '@strata/db';
 import { silentLogger, type Logger } from '@strata/core';
 import { authErrors } from './errors.js';
 import { checkKeyRequest, hashKey, KEY_PATTERN, newKey, type CreateKeyRequest, type KeyInfo } from './keys.js';
 import { checkPasswordPolicy, hashPassword } from './password.js';
+import { lockTokens } from './sessions.js';
 import { isRole, type Role } from './roles.js';
 import type { Caller, KeyScope } from './policy.js';
 
@@ -31,6 +32,8 @@ interface CachedKey extends KeyInfo {
   expiresMs?: number;
 }
 
+type CachedUser = UserInfo & { passwordHash: string };
+
 /** Who is acting, for the audit record of a change. */
 export interface Actor {
   actor: string;
@@ -43,7 +46,7 @@ export class AuthDirectory {
   readonly #db: Db;
   readonly #logger: Logger;
   #keys = new Map<string, CachedKey>();
-  #users = new Map<string, UserInfo & { passwordHash: string }>();
+  #users = new Map<string, CachedUser>();
   #version = -1;
   #timer: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
@@ -69,6 +72,16 @@ export class AuthDirectory {
     clearInterval(this.#timer);
   }
 
+  /**
+   * After a change this process committed: a reload that starts now (one already running may
+   * have read before the commit). It never fails the change, which is done: a reload that
+   * fails is retried by the timer.
+   */
+  async #afterChange(): Promise<void> {
+    await this.#reloading?.catch(() => undefined);
+    await this.reload().catch(() => undefined);
+  }
+
   /** Reloads when the change counter moved. Concurrent calls share one reload. */
   reload(): Promise<void> {
     this.#reloading ??= this.#reload().finally(() => (this.#reloading = undefined));
@@ -84,36 +97,8 @@ export class AuthDirectory {
       this.#failing = false;
       if (version === this.#version) return;
       const [keys, users] = await Promise.all([k.selectFrom('api_keys').selectAll().execute(), k.selectFrom('users').selectAll().execute()]);
-      this.#keys = new Map(
-        keys.map((r) => [
-          r.id,
-          {
-            id: r.id,
-            hash: Buffer.from(r.hash),
-            scopes: r.scopes as KeyScope[],
-            created: r.created.toISOString(),
-            ...(r.name !== null && { name: r.name }),
-            ...(r.device !== null && { device: r.device }),
-            ...(r.expires !== null && { expires: r.expires.toISOString(), expiresMs: r.expires.getTime() }),
-            ...(r.revoked !== null && { revoked: r.revoked.toISOString() }),
-            ...(r.created_by !== null && { createdBy: r.created_by }),
-          },
-        ]),
-      );
-      this.#users = new Map(
-        users.map((r) => [
-          r.id,
-          {
-            id: r.id,
-            username: r.username,
-            role: isRole(r.role) ? r.role : 'analyst',
-            disabled: r.disabled,
-            created: r.created.toISOString(),
-            passwordHash: r.password_hash,
-            ...(r.last_login !== null && { lastLogin: r.last_login.toISOString() }),
-          },
-        ]),
-      );
+      this.#keys = new Map(keys.map((r) => [r.id, cachedKey(r)]));
+      this.#users = new Map(users.map((r) => [r.id, cachedUser(r)]));
       this.#version = version;
     } catch (err) {
       // Keep serving from the cache: a database outage must not lock everyone out.
@@ -128,9 +113,15 @@ export class AuthDirectory {
     const match = KEY_PATTERN.exec(presented);
     if (!match) return undefined;
     const stored = this.#keys.get(match[1]!);
-    if (!stored || stored.revoked) return undefined;
-    if (stored.expiresMs !== undefined && stored.expiresMs <= nowMs) return undefined;
+    if (!stored) return undefined;
     if (!timingSafeEqual(stored.hash, hashKey(presented))) return undefined;
+    return this.keyCaller(stored.id, nowMs);
+  }
+
+  /** The caller a key id stands for now: none once it is revoked or expired. */
+  keyCaller(keyId: string, nowMs: number = Date.now()): Caller | undefined {
+    const stored = this.#keys.get(keyId);
+    if (!stored || stored.revoked || (stored.expiresMs !== undefined && stored.expiresMs <= nowMs)) return undefined;
     return { kind: 'key', id: stored.id, scopes: stored.scopes, ...(stored.device !== undefined && { device: stored.device }) };
   }
 
@@ -142,7 +133,7 @@ export class AuthDirectory {
   }
 
   /** The stored password hash and caller for a username (case-insensitive), for login. */
-  userByName(username: string): (UserInfo & { passwordHash: string }) | undefined {
+  userByName(username: string): CachedUser | undefined {
     const lower = username.toLowerCase();
     for (const user of this.#users.values()) if (user.username.toLowerCase() === lower) return user;
     return undefined;
@@ -157,7 +148,8 @@ export class AuthDirectory {
   }
 
   hasActiveAdminKey(): boolean {
-    return [...this.#keys.values()].some((k) => k.scopes.includes('admin') && !k.revoked);
+    const now = Date.now();
+    return [...this.#keys.values()].some((k) => k.scopes.includes('admin') && !k.revoked && !(k.expiresMs !== undefined && k.expiresMs <= now));
   }
 
   /**
@@ -169,8 +161,8 @@ export class AuthDirectory {
     const now = new Date();
     const checked = checkKeyRequest(req, now);
     const { id, key } = newKey();
-    await this.#db.kysely.transaction().execute(async (tx) => {
-      await tx
+    const row = await this.#db.kysely.transaction().execute(async (tx) => {
+      const inserted = await tx
         .insertInto('api_keys')
         .values({
           id,
@@ -182,24 +174,25 @@ export class AuthDirectory {
           created: now,
           created_by: by.actor,
         })
-        .execute();
+        .returningAll()
+        .executeTakeFirstOrThrow();
       await appendAudit(tx, { ...by, action: 'key.create', resource: `key:${id}`, outcome: 'success', details: { scopes: checked.scopes, device: checked.device } });
       beforeCommit?.(key);
+      return inserted;
     });
-    await this.reload();
-    return { key, info: publicKey(this.#keys.get(id)!) };
+    await this.#afterChange();
+    return { key, info: publicKey(cachedKey(row)) };
   }
 
   async revokeKey(id: string, by: Actor): Promise<KeyInfo> {
     const revoked = await this.#db.kysely.transaction().execute(async (tx) => {
-      const row = await tx.updateTable('api_keys').set({ revoked: sql<Date>`coalesce(revoked, now())` }).where('id', '=', id).returning('id').executeTakeFirst();
-      if (!row) return false;
-      await appendAudit(tx, { ...by, action: 'key.revoke', resource: `key:${id}`, outcome: 'success' });
-      return true;
+      const row = await tx.updateTable('api_keys').set({ revoked: sql<Date>`coalesce(revoked, now())` }).where('id', '=', id).returningAll().executeTakeFirst();
+      if (row) await appendAudit(tx, { ...by, action: 'key.revoke', resource: `key:${id}`, outcome: 'success' });
+      return row;
     });
     if (!revoked) throw authErrors.STRATA_ERR_AUTH_UNKNOWN_KEY_ID({ id });
-    await this.reload();
-    return publicKey(this.#keys.get(id)!);
+    await this.#afterChange();
+    return publicKey(cachedKey(revoked));
   }
 
   async createUser(req: { username: string; password: string; role: string }, by: Actor): Promise<UserInfo> {
@@ -209,14 +202,15 @@ export class AuthDirectory {
     if (weak) throw authErrors.STRATA_ERR_AUTH_BAD_REQUEST({ reason: weak });
     const id = randomUUID();
     const passwordHash = await hashPassword(req.password);
-    await this.#db.kysely.transaction().execute(async (tx) => {
+    const row = await this.#db.kysely.transaction().execute(async (tx) => {
       const taken = await tx.selectFrom('users').select('id').where(sql`lower(username)`, '=', req.username.toLowerCase()).executeTakeFirst();
       if (taken) throw authErrors.STRATA_ERR_AUTH_CONFLICT({ reason: `user ${req.username} exists` });
-      await tx.insertInto('users').values({ id, username: req.username, password_hash: passwordHash, role: req.role }).execute();
+      const inserted = await tx.insertInto('users').values({ id, username: req.username, password_hash: passwordHash, role: req.role }).returningAll().executeTakeFirstOrThrow();
       await appendAudit(tx, { ...by, action: 'user.create', resource: `user:${req.username}`, outcome: 'success', details: { role: req.role } });
+      return inserted;
     });
-    await this.reload();
-    return publicUser(this.#users.get(id)!);
+    await this.#afterChange();
+    return publicUser(cachedUser(row));
   }
 
   async updateUser(id: string, change: { role?: string; disabled?: boolean; password?: string }, by: Actor): Promise<UserInfo> {
@@ -226,7 +220,7 @@ export class AuthDirectory {
       if (weak) throw authErrors.STRATA_ERR_AUTH_BAD_REQUEST({ reason: weak });
     }
     const passwordHash = change.password === undefined ? undefined : await hashPassword(change.password);
-    const username = await this.#db.kysely.transaction().execute(async (tx) => {
+    const updated = await this.#db.kysely.transaction().execute(async (tx) => {
       const row = await tx
         .updateTable('users')
         .set({
@@ -236,20 +230,21 @@ export class AuthDirectory {
           ...(passwordHash !== undefined && { password_hash: passwordHash }),
         })
         .where('id', '=', id)
-        .returning('username')
+        .returningAll()
         .executeTakeFirst();
       if (!row) return undefined;
       // A changed password or a disabled account ends the user's sessions.
       if (passwordHash !== undefined || change.disabled === true) {
+        await lockTokens(tx, 'user_id', id);
         await tx.updateTable('refresh_tokens').set({ revoked: new Date() }).where('user_id', '=', id).where('revoked', 'is', null).execute();
       }
       const details = { ...(change.role !== undefined && { role: change.role }), ...(change.disabled !== undefined && { disabled: change.disabled }), ...(passwordHash !== undefined && { password: 'changed' }) };
       await appendAudit(tx, { ...by, action: 'user.update', resource: `user:${row.username}`, outcome: 'success', details });
-      return row.username;
+      return row;
     });
-    if (username === undefined) throw authErrors.STRATA_ERR_AUTH_UNKNOWN_USER({ id });
-    await this.reload();
-    return publicUser(this.#users.get(id)!);
+    if (updated === undefined) throw authErrors.STRATA_ERR_AUTH_UNKNOWN_USER({ id });
+    await this.#afterChange();
+    return publicUser(cachedUser(updated));
   }
 
   /** Writes an audit record outside a change (logins, denied attempts). */
@@ -258,10 +253,36 @@ export class AuthDirectory {
   }
 }
 
+function cachedKey(r: ApiKeyRow): CachedKey {
+  return {
+    id: r.id,
+    hash: Buffer.from(r.hash),
+    scopes: r.scopes as KeyScope[],
+    created: r.created.toISOString(),
+    ...(r.name !== null && { name: r.name }),
+    ...(r.device !== null && { device: r.device }),
+    ...(r.expires !== null && { expires: r.expires.toISOString(), expiresMs: r.expires.getTime() }),
+    ...(r.revoked !== null && { revoked: r.revoked.toISOString() }),
+    ...(r.created_by !== null && { createdBy: r.created_by }),
+  };
+}
+
+function cachedUser(r: User): CachedUser {
+  return {
+    id: r.id,
+    username: r.username,
+    role: isRole(r.role) ? r.role : 'analyst',
+    disabled: r.disabled,
+    created: r.created.toISOString(),
+    passwordHash: r.password_hash,
+    ...(r.last_login !== null && { lastLogin: r.last_login.toISOString() }),
+  };
+}
+
 function publicKey({ hash: _hash, expiresMs: _expiresMs, ...info }: CachedKey): KeyInfo {
   return { ...info, scopes: [...info.scopes] };
 }
 
-function publicUser({ passwordHash: _passwordHash, ...info }: UserInfo & { passwordHash: string }): UserInfo {
+function publicUser({ passwordHash: _passwordHash, ...info }: CachedUser): UserInfo {
   return { ...info };
 }

@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook on every non-public route. */
     caller?: Caller;
+    /** When the caller's access token expires (Unix ms); unset for API keys. Long-lived answers (SSE) end then. */
+    credentialExpiresAt?: number;
   }
   interface FastifyContextConfig {
     /** Routes are private by default: only `public: true` routes skip authentication. */
@@ -68,8 +70,9 @@ export function installAuthHook(app: FastifyInstance, opts: AuthHookOptions): vo
     }
     opts.sessions.verify(credential).then((claims) => {
       const caller = claims && opts.directory.userCaller(claims.sub);
-      if (caller) admit(req, caller, done);
-      else done(authErrors.STRATA_ERR_AUTH_INVALID_TOKEN());
+      if (!caller) return done(authErrors.STRATA_ERR_AUTH_INVALID_TOKEN());
+      req.credentialExpiresAt = claims.exp * 1000;
+      admit(req, caller, done);
     }, done);
   });
 }

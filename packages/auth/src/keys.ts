@@ -49,6 +49,10 @@ export function checkKeyRequest(req: CreateKeyRequest, now: Date): { scopes: Key
   if (req.device !== undefined && !DEVICE_ID_PATTERN.test(req.device)) {
     throw authErrors.STRATA_ERR_AUTH_BAD_REQUEST({ reason: 'device must match [A-Za-z0-9._:-]{1,128}' });
   }
+  // An admin key can make any key: binding it to a device would bind nothing.
+  if (req.device !== undefined && scopes.includes('admin')) {
+    throw authErrors.STRATA_ERR_AUTH_BAD_REQUEST({ reason: 'an admin key cannot be bound to a device' });
+  }
   if (req.expires !== undefined && !(Date.parse(req.expires) > now.getTime())) {
     throw authErrors.STRATA_ERR_AUTH_BAD_REQUEST({ reason: 'expires must be a future RFC 3339 time' });
   }

@@ -64,6 +64,20 @@ describe('sign-in', () => {
     await directory.updateUser(userId, { disabled: false }, { actor: 'system' });
   });
 
+  it('leaves no working token when a refresh races a logout, or another refresh of the same token', async () => {
+    for (let i = 0; i < 3; i++) {
+      const a = await sessions.login('dana', 'battery staple 43', from);
+      const [, refreshed] = await Promise.allSettled([sessions.logout(a.refreshToken, { actor: 'user:dana' }), sessions.refresh(a.refreshToken, from)]);
+      if (refreshed.status === 'fulfilled') await expect(sessions.refresh(refreshed.value.refreshToken, from)).rejects.toSatisfy(authErrors.STRATA_ERR_AUTH_INVALID_REFRESH.is);
+
+      const b = await sessions.login('dana', 'battery staple 43', from);
+      const both = await Promise.allSettled([sessions.refresh(b.refreshToken, from), sessions.refresh(b.refreshToken, from)]);
+      for (const r of both) {
+        if (r.status === 'fulfilled') await expect(sessions.refresh(r.value.refreshToken, from)).rejects.toSatisfy(authErrors.STRATA_ERR_AUTH_INVALID_REFRESH.is);
+      }
+    }
+  });
+
   it('accepts tokens signed by another process of the same deployment (shared secret)', async () => {
     const other = await Sessions.open({ db, directory, accessTokenTtlSeconds: 900, refreshTokenTtlSeconds: 3600 });
     const tokens = await sessions.login('dana', 'battery staple 43', from);

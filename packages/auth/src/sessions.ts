@@ -7,7 +7,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import type { Database, Db } from '@strata/db';
+import { appendAudit, type Database, type Db } from '@strata/db';
 import { authErrors } from './errors.js';
 import { hashKey } from './keys.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -58,9 +58,12 @@ export class Sessions {
     }
     const tokens = await this.#issue(user, randomUUID(), async (tx) => {
       await tx.updateTable('users').set({ last_login: new Date() }).where('id', '=', user.id).execute();
-      await tx.insertInto('audit_log').values({ actor: `user:${user.username}`, action: 'auth.login', resource, outcome: 'success', ip: from.ip ?? null, details: null }).execute();
+      // Expired tokens of this user go as they sign in again, so the table does not grow forever.
+      await tx.deleteFrom('refresh_tokens').where('user_id', '=', user.id).where('expires', '<', new Date()).execute();
+      await appendAudit(tx, { actor: `user:${user.username}`, action: 'auth.login', resource, outcome: 'success', ip: from.ip });
+      return true;
     });
-    return tokens;
+    return tokens!;
   }
 
   /** New tokens for a current refresh token, which is spent. */
@@ -79,11 +82,23 @@ export class Sessions {
       throw authErrors.STRATA_ERR_AUTH_INVALID_REFRESH();
     }
     if (row.expires.getTime() <= Date.now() || !user || user.kind !== 'user') throw authErrors.STRATA_ERR_AUTH_INVALID_REFRESH();
-    return this.#issue({ id: user.id, username: user.username, role: user.role }, row.family, async (tx) => {
-      // Spent only if nobody spent it first (two refreshes racing): the loser gets nothing.
-      const spent = await tx.updateTable('refresh_tokens').set({ used: new Date() }).where('id', '=', row.id).where('used', 'is', null).returning('id').executeTakeFirst();
-      if (!spent) throw authErrors.STRATA_ERR_AUTH_INVALID_REFRESH();
+    let raced = false;
+    const tokens = await this.#issue({ id: user.id, username: user.username, role: user.role }, row.family, async (tx) => {
+      await lockTokens(tx, 'family', row.family);
+      // Spent only if still unspent and unrevoked now that the family is ours: a logout or a
+      // revocation that got there first wins, and a refresh that got there first means two
+      // holders of one token (a stolen copy): the whole login ends.
+      const spent = await tx.updateTable('refresh_tokens').set({ used: new Date() }).where('id', '=', row.id).where('used', 'is', null).where('revoked', 'is', null).returning('id').executeTakeFirst();
+      if (spent) return true;
+      raced = true;
+      await tx.updateTable('refresh_tokens').set({ revoked: new Date() }).where('family', '=', row.family).where('revoked', 'is', null).execute();
+      return false;
     });
+    if (!tokens) {
+      if (raced) await this.#opts.directory.audit({ actor: `user:${username}`, action: 'auth.refresh', resource: `user:${username}`, outcome: 'denied', ip: from.ip, details: { reason: 'refresh token spent twice at once; session revoked' } });
+      throw authErrors.STRATA_ERR_AUTH_INVALID_REFRESH();
+    }
+    return tokens;
   }
 
   /** Revokes the login the refresh token belongs to. Unknown tokens are ignored (idempotent). */
@@ -92,8 +107,9 @@ export class Sessions {
     const row = await k.selectFrom('refresh_tokens').select(['family', 'user_id']).where('hash', '=', hashKey(refreshToken)).executeTakeFirst();
     if (!row) return;
     await k.transaction().execute(async (tx) => {
+      await lockTokens(tx, 'family', row.family);
       await tx.updateTable('refresh_tokens').set({ revoked: new Date() }).where('family', '=', row.family).where('revoked', 'is', null).execute();
-      await tx.insertInto('audit_log').values({ actor: by.actor, action: 'auth.logout', resource: by.actor, outcome: 'success', ip: by.ip ?? null, details: null }).execute();
+      await appendAudit(tx, { ...by, action: 'auth.logout', resource: by.actor, outcome: 'success' });
     });
   }
 
@@ -102,17 +118,20 @@ export class Sessions {
     return this.signer.verify(token);
   }
 
+  /** New tokens in the family, if `inTransaction` agrees (returns true); its writes commit either way. */
   async #issue(
     user: Pick<UserInfo, 'id' | 'username' | 'role'>,
     family: string,
-    inTransaction: (tx: Transaction<Database>) => Promise<void>,
-  ): Promise<SessionTokens> {
+    inTransaction: (tx: Transaction<Database>) => Promise<boolean>,
+  ): Promise<SessionTokens | undefined> {
     const refreshToken = `str_${randomBytes(32).toString('base64url')}`;
     const refreshExpires = new Date(Date.now() + this.#opts.refreshTokenTtlSeconds * 1000);
-    await this.#opts.db.kysely.transaction().execute(async (tx) => {
-      await inTransaction(tx);
+    const issued = await this.#opts.db.kysely.transaction().execute(async (tx) => {
+      if (!(await inTransaction(tx))) return false;
       await tx.insertInto('refresh_tokens').values({ id: randomUUID(), user_id: user.id, hash: hashKey(refreshToken), family, expires: refreshExpires }).execute();
+      return true;
     });
+    if (!issued) return undefined;
     const { token, expiresAt } = await this.signer.sign({ sub: user.id, role: user.role, username: user.username });
     return {
       accessToken: token,
@@ -122,6 +141,15 @@ export class Sessions {
       user: { id: user.id, username: user.username, role: user.role },
     };
   }
+}
+
+/**
+ * Locks refresh tokens (of a login, or of a user) until the transaction ends. Whoever revokes
+ * or spends them locks first and changes them in a later statement, whose fresh snapshot (READ
+ * COMMITTED) also sees a token a concurrent refresh committed meanwhile: none escapes.
+ */
+export async function lockTokens(tx: Transaction<Database>, by: 'family' | 'user_id', value: string): Promise<void> {
+  await tx.selectFrom('refresh_tokens').select('id').where(by, '=', value).forUpdate().execute();
 }
 
 /** The deployment's token signing secret: made by the first process that needs it, read by all. */

@@ -67,6 +67,12 @@ function openServer(url: string, poolSize: number, logger: Logger): Db {
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: 5000,
+    // A server that stops answering (network partition, no reset) fails queries instead of
+    // hanging them: the state consumer retries and requests get their 5xx.
+    keepAlive: true,
+    query_timeout: 60_000,
+    statement_timeout: 60_000,
+    idle_in_transaction_session_timeout: 60_000,
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
   });
   // An idle connection the server drops (restart, failover) must not crash the process: the

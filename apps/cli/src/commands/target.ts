@@ -54,10 +54,16 @@ async function local(flags: TargetFlags, env: NodeJS.ProcessEnv): Promise<Direct
   const by = { actor: `cli:${env.USER ?? 'unknown'}` };
   return {
     createKey: (req) => directory.createKey(req, by),
-    listKeys: async () => directory.listKeys(),
+    listKeys: async () => {
+      await directory.audit({ ...by, action: 'key.list', resource: 'keys', outcome: 'success' });
+      return directory.listKeys();
+    },
     revokeKey: (id) => directory.revokeKey(id, by),
     createUser: (req) => directory.createUser(req, by),
-    listUsers: async () => directory.listUsers(),
+    listUsers: async () => {
+      await directory.audit({ ...by, action: 'user.list', resource: 'users', outcome: 'success' });
+      return directory.listUsers();
+    },
     updateUser: (id, change) => directory.updateUser(id, change, by),
     close: async () => {
       directory.close();

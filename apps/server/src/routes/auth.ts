@@ -17,18 +17,28 @@ const Tokens = Type.Object({
 });
 
 /**
- * Sign-in for people (services and devices use API keys). Login is public but limited per
- * client address and username, so guessing passwords is slow whoever's account is targeted.
+ * Sign-in for people (services and devices use API keys). Login and refresh are public but
+ * rate-limited per client address, and login per username too, so guessing is slow whoever's
+ * account is targeted and from however many addresses.
  */
 export async function authRoutes(app: FastifyInstance, opts: { sessions: Sessions; loginAttemptsPerMinute: number }): Promise<void> {
-  const attempts = new RateLimiter({ perSecond: opts.loginAttemptsPerMinute / 60, burst: opts.loginAttemptsPerMinute });
+  // Per account (guessing one password from many addresses) and per address (trying many
+  // accounts from one): both must allow an attempt.
+  const perMinute = opts.loginAttemptsPerMinute;
+  const byUser = new RateLimiter({ perSecond: perMinute / 60, burst: perMinute });
+  const byAddress = new RateLimiter({ perSecond: (perMinute * 5) / 60, burst: perMinute * 5 });
+  const admit = (...checks: (() => ReturnType<RateLimiter['take']>)[]): void => {
+    for (const check of checks) {
+      const taken = check();
+      if (!taken.ok) throw authErrors.STRATA_ERR_AUTH_RATE_LIMITED({ retryAfterSeconds: taken.retryAfterSeconds });
+    }
+  };
 
   app.post<{ Body: Static<typeof LoginBody> }>(
     '/v1/auth/login',
     { config: { public: true }, schema: { tags: ['auth'], summary: 'Sign in: username and password to access and refresh tokens', body: LoginBody, response: { 200: Tokens } } },
     async (req) => {
-      const taken = attempts.take(`${req.ip}|${req.body.username.toLowerCase()}`);
-      if (!taken.ok) throw authErrors.STRATA_ERR_AUTH_RATE_LIMITED({ retryAfterSeconds: taken.retryAfterSeconds });
+      admit(() => byAddress.take(req.ip), () => byUser.take(req.body.username.toLowerCase()));
       return opts.sessions.login(req.body.username, req.body.password, { ip: req.ip });
     },
   );
@@ -36,7 +46,10 @@ export async function authRoutes(app: FastifyInstance, opts: { sessions: Session
   app.post<{ Body: Static<typeof RefreshBody> }>(
     '/v1/auth/refresh',
     { config: { public: true }, schema: { tags: ['auth'], summary: 'New tokens for a refresh token (which is spent)', body: RefreshBody, response: { 200: Tokens } } },
-    async (req) => opts.sessions.refresh(req.body.refreshToken, { ip: req.ip }),
+    async (req) => {
+      admit(() => byAddress.take(req.ip));
+      return opts.sessions.refresh(req.body.refreshToken, { ip: req.ip });
+    },
   );
 
   app.post<{ Body: Static<typeof RefreshBody> }>(

@@ -161,18 +161,42 @@ describe('liveRoutes on its own', () => {
   let hub: LiveHub;
   let url: string;
 
+  let bareKeyId: string;
+
   beforeAll(async () => {
+    bareKeyId = (await t.platform.auth.directory.createKey({ scopes: ['admin'] }, { actor: 'system' })).info.id;
     hub = new LiveHub({ stream: t.platform.stream, topic: TELEMETRY_TOPIC, logger: silentLogger, pollMs: 20 });
     app = Fastify();
     app.addHook('onRequest', async (req) => {
-      req.caller = { kind: 'key', id: 'bare', scopes: ['admin'] };
+      req.caller = { kind: 'key', id: bareKeyId, scopes: ['admin'] };
     });
-    await app.register(liveRoutes, { hub, db: t.platform.db, heartbeatMs: 50 });
+    await app.register(liveRoutes, { hub, db: t.platform.db, directory: t.platform.auth.directory, heartbeatMs: 50 });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(async () => {
     await app.close();
     await hub.close();
+  });
+
+  it('ends the stream once its key is revoked', async () => {
+    const { key, info } = await t.platform.auth.directory.createKey({ scopes: ['read'] }, { actor: 'system' });
+    const ownApp = Fastify();
+    ownApp.addHook('onRequest', async (req) => {
+      req.caller = t.platform.auth.directory.verifyKey(key)!;
+    });
+    await ownApp.register(liveRoutes, { hub, db: t.platform.db, directory: t.platform.auth.directory, heartbeatMs: 50 });
+    const ownUrl = await ownApp.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const live = await openLive(ownUrl, 'lv-m2');
+      expect(await live.next()).toEqual({ comment: 'subscribed' });
+      expect(await live.next()).toEqual({ comment: 'heartbeat' });
+      await t.platform.auth.directory.revokeKey(info.id, { actor: 'system' });
+      let block = await live.next();
+      while (block !== undefined && 'comment' in block && block.comment === 'heartbeat') block = await live.next();
+      expect(block).toBeUndefined();
+    } finally {
+      await ownApp.close();
+    }
   });
 
   it('sends comment heartbeats while nothing happens', async () => {
@@ -197,9 +221,9 @@ describe('liveRoutes on its own', () => {
   it('does not hang close() on open streams', async () => {
     const own = Fastify();
     own.addHook('onRequest', async (req) => {
-      req.caller = { kind: 'key', id: 'bare', scopes: ['admin'] };
+      req.caller = { kind: 'key', id: bareKeyId, scopes: ['admin'] };
     });
-    await own.register(liveRoutes, { hub, db: t.platform.db });
+    await own.register(liveRoutes, { hub, db: t.platform.db, directory: t.platform.auth.directory });
     const ownUrl = await own.listen({ host: '127.0.0.1', port: 0 });
     const streams = await Promise.all([openLive(ownUrl, 'lv-m1'), openLive(ownUrl, 'lv-m2')]);
     for (const s of streams) expect(await s.next()).toEqual({ comment: 'subscribed' });

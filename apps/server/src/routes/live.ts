@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { getDevice, type Db, type Device } from '@strata/db';
+import { allows, canSeeDevice, type AuthDirectory } from '@strata/auth';
 import type { LiveHub, LiveSubscription } from '../live-hub.js';
 import { audit } from '../audit.js';
 import { DEVICE_ID, ErrorReply } from './schemas.js';
@@ -10,6 +11,8 @@ import { callerOf, visibleDevice } from './devices.js';
 export interface LiveRoutesOptions {
   hub: LiveHub;
   db: Db;
+  /** Asked again during a stream: a revoked key, a disabled user or a changed role ends it. */
+  directory: AuthDirectory;
   /** Comment lines sent when no event came for this long, so proxies keep the connection. Default 15 s. */
   heartbeatMs?: number;
 }
@@ -36,7 +39,8 @@ interface OpenStream {
  * ingested (`event: reading`, the TelemetryEvent as JSON data), with a comment heartbeat when
  * nothing else was sent for `heartbeatMs`. A client that reads too slowly for the hub's bounded
  * queue is disconnected (reconnect and catch up through the series API). Streams end on client
- * disconnect and, before the server stops waiting for requests, on shutdown (`preClose`: an
+ * disconnect, when the caller's access ends (token expired, key revoked, user disabled or role
+ * changed: checked at every batch and heartbeat) and, before the server stops waiting for requests, on shutdown (`preClose`: an
  * `onClose` hook would only run after every open request had finished, i.e. never).
  */
 export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions): Promise<void> {
@@ -77,6 +81,13 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
       // One record per patient device, so each patient's audit trail (resource device:<id>) shows it.
       for (const d of devices) if (d.kind === 'patient') await audit(opts.db.kysely, req, { action: 'device.live.subscribe', resource: `device:${d.id}` });
 
+      // Checked at every batch and heartbeat: access granted at the start is not granted forever.
+      const expiresAt = req.credentialExpiresAt;
+      const stillAllowed = (): boolean => {
+        if (expiresAt !== undefined && Date.now() >= expiresAt) return false;
+        const now = caller.kind === 'user' ? opts.directory.userCaller(caller.id) : opts.directory.keyCaller(caller.id);
+        return now !== undefined && allows(now, 'telemetry:live') && devices.every((d) => canSeeDevice(now, d));
+      };
       const sub = await opts.hub.subscribe(ids);
       const out = new PassThrough();
       const stream = { sub, out };
@@ -88,7 +99,7 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
       });
       // The first bytes send the headers: the client knows it is subscribed.
       out.write(': subscribed\n\n');
-      void pump(sub, out, heartbeatMs);
+      void pump(sub, out, heartbeatMs, stillAllowed);
       return reply
         .header('content-type', 'text/event-stream; charset=utf-8')
         .header('cache-control', 'no-cache, no-transform')
@@ -99,12 +110,12 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
 }
 
 /** Copies events to the response until the subscription or the response ends. */
-async function pump(sub: LiveSubscription, out: PassThrough, heartbeatMs: number): Promise<void> {
+async function pump(sub: LiveSubscription, out: PassThrough, heartbeatMs: number, stillAllowed: () => boolean): Promise<void> {
   let wake: (() => void) | undefined;
   void sub.ended.then(() => wake?.());
   for (;;) {
     const batch = await sub.take(heartbeatMs);
-    if (batch === undefined || out.destroyed || out.writableEnded) break;
+    if (batch === undefined || out.destroyed || out.writableEnded || !stillAllowed()) break;
     const text = batch.length === 0 ? ': heartbeat\n\n' : batch.map((e) => `event: reading\ndata: ${JSON.stringify(e)}\n\n`).join('');
     if (!out.write(text)) {
       // Wait for the client to read, or for the subscription to end (too slow for the hub's queue, shutdown, gone).

@@ -75,7 +75,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       used timestamptz,
       revoked timestamptz
     );
+    create unique index refresh_tokens_hash on refresh_tokens (hash);
     create index refresh_tokens_family on refresh_tokens (family);
+    create index refresh_tokens_user on refresh_tokens (user_id);
 
     create table audit_log (
       id bigint generated always as identity primary key,
@@ -123,7 +125,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     end $$;
     create trigger api_keys_changed after insert or update or delete on api_keys
       for each statement execute function bump_auth_version();
-    create trigger users_changed after insert or update or delete on users
+    -- Not on last_login: a sign-in is not a change anyone needs to reload for.
+    create trigger users_changed after insert or delete or update of username, password_hash, role, disabled on users
       for each statement execute function bump_auth_version();
   `.execute(db);
 }
