@@ -10,8 +10,8 @@
  *  1. fill an embedded stream with N events with `stream.append` (the state consumer's input);
  *  2. baseline: the same events through `IngestService.ingestBody` (parse, validate, encode,
  *     durable append) into a second embedded stream, 500 events per body, 16 bodies in flight;
- *  3. the state consumer catches up the first stream into a fresh database: embedded PGlite, or
- *     the server at --db (which must hold no devices yet).
+ *  3. the state consumer catches up the first stream into a fresh database on its own thread, as
+ *     in the platform: embedded PGlite, or the server at --db (which must hold no devices yet).
  * Writes bench/results/state.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,8 +19,8 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_INGEST_LIMITS, uuidv7, type TelemetryEvent } from '@strata/core';
-import { openDatabase, startStateConsumer, type Db } from '@strata/db';
-import { openTestDatabase } from '@strata/db/testing';
+import { openDatabaseThread, startStateConsumer } from '@strata/db';
+import { seededDataDir } from '@strata/db/testing';
 import { IngestService } from '@strata/ingest';
 import { openEmbeddedStream, type AppendRecord } from '@strata/stream';
 import { tempDir } from '@strata/testkit';
@@ -111,21 +111,17 @@ try {
   if (ingested !== EVENTS) throw new Error(`ingest accepted ${ingested} of ${EVENTS} events`);
   console.log(`ingest baseline: ${rate(EVENTS, ingestSeconds)} events/s`);
 
-  // 3. The state consumer catching up into a fresh database.
-  let db: Db & { dispose?: () => Promise<void> };
-  if (DB_URL) {
-    db = await openDatabase({ url: DB_URL });
-    const { n } = await db.kysely.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    if (Number(n) > 0) {
-      await db.close();
-      throw new Error('--db must name a database without devices (the bench would add to its rollups)');
-    }
-  } else {
-    db = await openTestDatabase();
+  // 3. The state consumer catching up into a fresh database, on its own thread as in the platform.
+  const dbDir = DB_URL ? undefined : await seededDataDir('bench-state-db');
+  const { db, applier } = await openDatabaseThread(DB_URL ? { url: DB_URL } : { dir: join(dbDir!.dir, 'db') });
+  const { n } = await db.kysely.selectFrom('devices').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  if (Number(n) > 0) {
+    await db.close();
+    throw new Error('--db must name a database without devices (the bench would add to its rollups)');
   }
   const rssBefore = process.memoryUsage().rss;
   started = process.hrtime.bigint();
-  const state = await startStateConsumer({ db, stream });
+  const state = await startStateConsumer({ db, applier, stream });
   await state.caughtUp();
   const stateSeconds = seconds(started);
   const stats = state.stats();
@@ -135,7 +131,8 @@ try {
     .select((eb) => [eb.fn.countAll<number>().as('rows'), eb.fn.sum<number>('count').as('events')])
     .executeTakeFirstOrThrow();
   if (Number(rows.events) !== EVENTS * METRICS.length) throw new Error(`rollups hold ${rows.events} values, expected ${EVENTS * METRICS.length}`);
-  await (db.dispose ? db.dispose() : db.close());
+  await db.close();
+  dbDir?.remove();
   await stream.close();
 
   const ingestRate = rate(EVENTS, ingestSeconds);
