@@ -11,15 +11,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Lock files this process holds now: our own pid in any other lock is a previous life's. */
-const held = new Set<string>();
+/**
+ * When this process started (Unix ms), the same in every thread of it: with the pid, it tells
+ * this process from an earlier one that had the same pid.
+ */
+const processStartMs = (): number => Date.now() - process.uptime() * 1000;
+/** Two readings of the start time in one process differ by clock jitter, far less than this. */
+const SAME_PROCESS_MS = 1000;
 
 /**
- * Takes `DIR/LOCK` (created with O_EXCL, holding our pid) so one process at a time owns a data
- * directory (the embedded stream's, the embedded database's). A lock whose pid is dead is stale (the owner crashed) and is taken over. So is one
- * holding our own pid that this process did not take: after kill -9 a restarted process can get
- * the same pid (always, as PID 1 in a container). Opening the same directory twice in one process
- * is refused. Returns the release function.
+ * Takes `DIR/LOCK` (created with O_EXCL, holding `<pid> <process start ms>`) so one process at a
+ * time owns a data directory (the embedded stream's, the embedded database's). A lock whose pid
+ * is dead is stale (the owner crashed) and is taken over. So is one holding our own pid but
+ * another start time: after kill -9 a restarted process can get the same pid (always, as PID 1
+ * in a container). Opening a directory this process holds, from any of its threads, is refused.
+ * Returns the release function.
  */
 export async function acquireDirLock(
   dir: string,
@@ -31,23 +37,23 @@ export async function acquireDirLock(
     try {
       const fh = await fsp.open(path, 'wx', 0o644);
       try {
-        await fh.writeFile(`${process.pid}\n`);
+        await fh.writeFile(`${process.pid} ${Math.round(processStartMs())}\n`);
         await fh.sync();
       } finally {
         await fh.close();
       }
-      held.add(path);
       return async () => {
-        held.delete(path);
         await fsp.rm(path, { force: true });
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const text = await fsp.readFile(path, 'utf8').catch(() => '');
-    const pid = Number.parseInt(text.trim(), 10);
+    const [pidText, startText] = text.trim().split(/\s+/);
+    const pid = Number.parseInt(pidText ?? '', 10);
     const ours = pid === process.pid;
-    if (ours ? held.has(path) : Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw locked({ dir, pid });
+    const thisProcess = ours && Math.abs(Number(startText) - processStartMs()) < SAME_PROCESS_MS;
+    if (ours ? thisProcess : Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw locked({ dir, pid });
     // An empty lock may be one another process has created but not written yet: only a while
     // later is it stale.
     const st = await fsp.stat(path).catch(() => null);

@@ -35,9 +35,11 @@ export interface ApplyResult {
   rows: { devices: number; latest: number; rollups: number };
 }
 
-/** Applies batches; throws OffsetsMoved when fenced out. */
+/** Applies batches (throws OffsetsMoved when fenced out) and keeps the rollup partitions. */
 export interface StateApplier {
   apply(req: ApplyRequest): Promise<ApplyResult>;
+  /** Retention: drops the rollup partitions of days before `firstDay`; returns their names. */
+  dropRollupsBefore(firstDay: number): Promise<string[]>;
 }
 
 export function packRecords(records: readonly { partition: number; offset: number; value: Uint8Array }[]): RawRecords {
@@ -58,10 +60,11 @@ export function packRecords(records: readonly { partition: number; offset: numbe
   return { values, lengths, partitions, offsets };
 }
 
-/** The applier on this thread's database connection. */
+/** The applier on this thread's database connection: one partition cache for writes and retention. */
 export function localApplier(db: Kysely<Database>): StateApplier {
   const partitions = new RollupPartitions(db);
   return {
+    dropRollupsBefore: (firstDay) => partitions.dropBefore(firstDay),
     async apply(req) {
       const coalescer = new Coalescer({ firstRollupDay: req.firstRollupDay });
       const { values, lengths, partitions: parts, offsets } = req.records;

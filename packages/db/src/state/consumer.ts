@@ -38,7 +38,7 @@ import type { Consumer, Stream, TopicInfo } from '@strata/stream';
 import { dbErrors } from '../errors.js';
 import type { Db } from '../open.js';
 import { localApplier, packRecords, type ApplyResult, type RawRecords, type StateApplier } from './apply.js';
-import { firstKeptDay, RollupPartitions } from './partitions.js';
+import { firstKeptDay } from './partitions.js';
 import { OffsetsMoved, readOffsets, type OffsetAdvance } from './write.js';
 
 export const STATE_DEFAULTS = Object.freeze({
@@ -165,7 +165,6 @@ class StateConsumerImpl implements StateConsumer {
   private readonly stopTimeoutMs: number;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly partitions: RollupPartitions;
   private readonly applier: StateApplier;
 
   private consumer!: Consumer;
@@ -199,7 +198,6 @@ class StateConsumerImpl implements StateConsumer {
     this.stopTimeoutMs = positiveInt('stopTimeoutMs', opts.stopTimeoutMs, STATE_DEFAULTS.stopTimeoutMs, 0);
     this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
-    this.partitions = new RollupPartitions(this.db.kysely);
     this.applier = opts.applier ?? localApplier(this.db.kysely);
   }
 
@@ -430,7 +428,7 @@ class StateConsumerImpl implements StateConsumer {
     const now = this.now();
     if (now < this.nextRetentionAt) return;
     try {
-      const dropped = await this.partitions.dropBefore(firstKeptDay(now, this.retentionDays));
+      const dropped = await this.applier.dropRollupsBefore(firstKeptDay(now, this.retentionDays));
       this.nextRetentionAt = now + this.retentionCheckMs;
       this.succeeded();
       if (dropped.length > 0) this.logger.info({ dropped, retentionDays: this.retentionDays }, 'dropped rollup partitions past retention');

@@ -155,6 +155,9 @@ export async function openDatabaseThread(opts: DatabaseOptions): Promise<{ db: D
     },
   };
   // Copied, not transferred: a batch the database refused is sent again as it was.
-  const applier: StateApplier = { apply: async (req) => (await channel.call({ op: 'apply', req })).result! };
+  const applier: StateApplier = {
+    apply: async (req) => (await channel.call({ op: 'apply', req })).result!,
+    dropRollupsBefore: async (firstDay) => (await channel.call({ op: 'dropRollupsBefore', firstDay })).dropped!,
+  };
   return { db, applier };
 }

@@ -12,6 +12,7 @@ export type Request =
   | { id: number; op: 'query'; conn: number; sql: string; params: readonly unknown[] }
   | { id: number; op: 'release'; conn: number }
   | { id: number; op: 'apply'; req: ApplyRequest }
+  | { id: number; op: 'dropRollupsBefore'; firstDay: number }
   | { id: number; op: 'close' };
 
 /** An error as it crosses threads: enough to rebuild what callers test (SQLSTATE, Strata code, fencing). */
@@ -26,7 +27,7 @@ export interface WireError {
 }
 
 export type Reply =
-  | { id: number; ok: true; conn?: number; rows?: unknown[]; affected?: string; result?: ApplyResult }
+  | { id: number; ok: true; conn?: number; rows?: unknown[]; affected?: string; result?: ApplyResult; dropped?: string[] }
   | { id: number; ok: false; error: WireError };
 
 /** First message from the worker: the engine is open and migrated, or why it is not. */

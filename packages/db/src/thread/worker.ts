@@ -55,6 +55,8 @@ try {
       }
       case 'apply':
         return { result: await applier.apply(msg.req) };
+      case 'dropRollupsBefore':
+        return { dropped: await applier.dropRollupsBefore(msg.firstDay) };
       case 'close':
         await db.close();
         return {};

@@ -32,7 +32,7 @@ describe('embedded stream engine', () => {
   it('lays topics, segments, indexes, group offsets and the lock out as documented', async () => {
     const dir = scratch('layout');
     const stream = await open({ dir, segmentBytes: 512 });
-    expect(readFileSync(join(dir, 'LOCK'), 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\\n$`));
     await stream.ensureTopic('telemetry', { partitions: 2, retentionMs: 3_600_000 });
     const config = JSON.parse(readFileSync(join(dir, 'telemetry', 'topic.json'), 'utf8'));
     expect(config).toMatchObject({ name: 'telemetry', partitions: 2, retentionMs: 3_600_000, retentionBytes: 10 * 1024 ** 3, dedupWindowMs: 120_000 });
