@@ -33,6 +33,33 @@ describe('rate limits', () => {
   });
 });
 
+describe('sign-in limits', () => {
+  it('slow down guessing one account from anywhere, and many accounts from one address', async () => {
+    const t = await startTestPlatform({ 'auth.loginAttemptsPerMinute': 2 });
+    try {
+      const { app } = t.platform;
+      const login = (username: string, ip: string) =>
+        app.inject({ method: 'POST', url: '/v1/auth/login', remoteAddress: ip, payload: { username, password: 'Wrong-password-123' } });
+      // One account: the third try within the minute is refused, from any address.
+      expect((await login('alice', '10.0.0.1')).statusCode).toBe(401);
+      expect((await login('alice', '10.0.0.2')).statusCode).toBe(401);
+      const limited = await login('alice', '10.0.0.3');
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      // One address trying many accounts: refused past five times the per-account rate.
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await login(`user-${i}`, '10.0.0.9')).statusCode);
+      expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+      expect(statuses.slice(10)).toEqual([429, 429]);
+      // Refresh tokens cannot be guessed at speed either.
+      const refresh = () => app.inject({ method: 'POST', url: '/v1/auth/refresh', remoteAddress: '10.0.0.9', payload: { refreshToken: 'str_guess' } });
+      expect((await refresh()).statusCode).toBe(429);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('devices.registration: known-only', () => {
   it('refuses telemetry of unregistered devices with 403, writing nothing, and takes it once the device is created', async () => {
     const t = await startTestPlatform({ 'devices.registration': 'known-only' });

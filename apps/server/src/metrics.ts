@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IngestObserver } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { Delivery } from '@strata/lake';
-import type { StateConsumer, StateStats } from '@strata/db';
+import type { StateConsumer } from '@strata/db';
 
 /** Why an ingest request was refused; bounded, so it can be a label. */
 export type IngestRejectReason = 'invalid' | 'too_large' | 'media_type' | 'unauthorized' | 'forbidden' | 'forbidden_device' | 'unknown_device' | 'rate_limited' | 'unavailable';
@@ -56,19 +56,22 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
     },
   });
 
+  /** Counters that read their values from a component's stats at scrape time. */
+  const countersOf = <S>(stats: () => S) => (name: string, help: string, read: (s: S) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(stats()));
+      },
+    });
+  };
+
   const delivery = deps.delivery;
   if (delivery) {
-    const fromStats = (name: string, help: string, read: (s: ReturnType<Delivery['stats']>) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(read(delivery.stats()));
-        },
-      });
-    };
+    const fromStats = countersOf(() => delivery.stats());
     fromStats('strata_delivery_flushes_total', 'Flushes of buffered records to the raw zone.', (s) => s.flushes);
     fromStats('strata_delivery_objects_total', 'Objects written to the raw zone.', (s) => s.objects);
     fromStats('strata_delivery_records_total', 'Records delivered to the raw zone.', (s) => s.records);
@@ -79,17 +82,7 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
 
   const state = deps.state;
   if (state) {
-    const fromStats = (name: string, help: string, read: (s: StateStats) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(read(state.stats()));
-        },
-      });
-    };
+    const fromStats = countersOf(() => state.stats());
     fromStats('strata_state_batches_total', 'Coalesced batches written to the operational store.', (s) => s.batches);
     fromStats('strata_state_events_total', 'Events applied to devices, latest values and rollups.', (s) => s.events);
     fromStats('strata_state_invalid_records_total', 'Stream records skipped because they are not telemetry events.', (s) => s.invalid);

@@ -2,7 +2,8 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from './logger.js';
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -53,7 +54,7 @@ export async function acquireDirLock(
     const pid = Number.parseInt(pidText ?? '', 10);
     const ours = pid === process.pid;
     const thisProcess = ours && Math.abs(Number(startText) - processStartMs()) < SAME_PROCESS_MS;
-    if (ours ? thisProcess : Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw locked({ dir, pid });
+    if (ours ? thisProcess : Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) throw locked({ dir, pid });
     // An empty lock may be one another process has created but not written yet: only a while
     // later is it stale.
     const st = await fsp.stat(path).catch(() => null);

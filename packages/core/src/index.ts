@@ -12,4 +12,5 @@ export {
 export type { TelemetryEvent, IngestLimits, DeviceKind } from './event.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
-export { acquireDirLock } from './dir-lock.js';
+export { acquireDirLock, isProcessAlive } from './dir-lock.js';
+export { Sleeps } from './sleeps.js';

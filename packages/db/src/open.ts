@@ -10,10 +10,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql, type Driver } from 'kysely';
+import { Kysely, PostgresDialect, type Driver } from 'kysely';
 import pg from 'pg';
 import { acquireDirLock, silentLogger, type Logger } from '@strata/core';
-import { PGliteDialect } from './pglite-dialect.js';
+import { PGliteDriver } from './pglite-dialect.js';
+import { SessionDialect } from './session-dialect.js';
 import { migrateToLatest } from './migrate.js';
 import { dbErrors } from './errors.js';
 import type { Database } from './schema.js';
@@ -31,8 +32,6 @@ export interface DatabaseOptions {
 export interface Db {
   readonly engine: 'pglite' | 'postgres';
   readonly kysely: Kysely<Database>;
-  /** True when a trivial query answers within `timeoutMs`. */
-  ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -79,7 +78,7 @@ function openServer(url: string, poolSize: number, logger: Logger): Db {
   // pool replaces it and the next query reports the outage to its caller.
   pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost'));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { engine: 'postgres', kysely, ping: (ms) => ping(kysely, ms), close: () => kysely.destroy() };
+  return { engine: 'postgres', kysely, close: () => kysely.destroy() };
 }
 
 async function openEmbedded(dir: string | undefined, logger: Logger): Promise<{ db: Db; driver: Driver }> {
@@ -92,32 +91,21 @@ async function openEmbedded(dir: string | undefined, logger: Logger): Promise<{ 
   }
   try {
     const pglite = await PGlite.create({ ...(dataDir && { dataDir }), parsers: { [INT8_OID]: parseInt8 } });
-    const dialect = new PGliteDialect(pglite);
-    const kysely = new Kysely<Database>({ dialect });
+    // One driver: the database thread lends connections of this same session mutex.
+    const driver = new PGliteDriver(pglite);
+    const kysely = new Kysely<Database>({ dialect: new SessionDialect(driver) });
     const db: Db = {
       engine: 'pglite',
       kysely,
-      ping: (ms) => ping(kysely, ms),
       async close() {
         await kysely.destroy();
         if (!pglite.closed) await pglite.close();
         await release?.();
       },
     };
-    return { db, driver: dialect.createDriver() };
+    return { db, driver };
   } catch (err) {
     await release?.();
     throw err;
-  }
-}
-
-/** True when a trivial query answers within `timeoutMs`. */
-export async function ping(kysely: Kysely<Database>, timeoutMs = 2000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-  try {
-    return await Promise.race([sql`select 1`.execute(kysely).then(() => true, () => false), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -6,3 +6,5 @@ export type { ServerProcess } from './server-process.js';
 export { errorCodesInDocsAndCode } from './errors-doc.js';
 export { startPostgres } from './postgres.js';
 export type { PostgresServer } from './postgres.js';
+export { memoryLogger } from './memory-logger.js';
+export type { LogLine } from './memory-logger.js';

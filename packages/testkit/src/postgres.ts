@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { isProcessAlive } from '@strata/core';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -68,7 +69,7 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
   };
   const isRunning = (): boolean => {
     const pid = postmasterPid();
-    return pid !== undefined && isAlive(pid);
+    return pid !== undefined && isProcessAlive(pid);
   };
 
   const server: PostgresServer = {
@@ -172,14 +173,6 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** A port that was free a moment ago on 127.0.0.1. */
 function freePort(): Promise<number> {

@@ -33,7 +33,7 @@
  * flight `stopTimeoutMs` to be written, then closes the stream consumer; what was not written is
  * read again on the next start.
  */
-import { StrataError, silentLogger, type Logger } from '@strata/core';
+import { Sleeps, StrataError, silentLogger, type Logger } from '@strata/core';
 import type { Consumer, Stream, TopicInfo } from '@strata/stream';
 import { dbErrors } from '../errors.js';
 import type { Db } from '../open.js';
@@ -176,7 +176,7 @@ class StateConsumerImpl implements StateConsumer {
   private lagAt = -Infinity;
   private nextRetentionAt = 0;
   private readonly waiters = new Set<Waiter>();
-  private readonly sleepers = new Set<() => void>();
+  private readonly sleeps = new Sleeps();
   private stopping = false;
   /** Set when stop() gave up waiting: the loop drops what it holds. */
   private abandoned = false;
@@ -244,7 +244,7 @@ class StateConsumerImpl implements StateConsumer {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     this.stopDeadline = Date.now() + this.stopTimeoutMs;
-    this.wakeAll();
+    this.sleeps.wakeAll();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       this.loopDone.then(() => true),
@@ -253,7 +253,7 @@ class StateConsumerImpl implements StateConsumer {
     clearTimeout(timer);
     if (!finished) {
       this.abandoned = true;
-      this.wakeAll();
+      this.sleeps.wakeAll();
       this.logger.warn({ topic: this.topic, timeoutMs: this.stopTimeoutMs }, 'state consumer stopped with a batch not written; it is read again on the next start');
     }
     await this.consumer.close().catch((err: unknown) => this.logger.debug(errorFields(err), 'stream consumer close failed'));
@@ -519,20 +519,7 @@ class StateConsumerImpl implements StateConsumer {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.abandoned) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
-
-  private wakeAll(): void {
-    for (const wake of [...this.sleepers]) wake();
+    return this.abandoned ? Promise.resolve() : this.sleeps.sleep(ms);
   }
 }
 

@@ -4,11 +4,12 @@
  * appended to an embedded stream; assertions are on what a user would read in the tables.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { tempDir } from '@strata/testkit';
 import { dbErrors } from '../errors.js';
 import type { TestDb } from '../testing.js';
+import type { Rollups1mTable } from '../schema.js';
 import { createDevice, getDevice, latestValues } from '../telemetry-queries.js';
 import { startStateConsumer, type StateConsumer, type StateConsumerOptions } from './consumer.js';
 import { RollupPartitions } from './partitions.js';
@@ -22,16 +23,7 @@ interface Env {
   start(opts?: Partial<StateConsumerOptions>): Promise<StateConsumer>;
 }
 
-interface RollupRow {
-  device: string;
-  metric: string;
-  minute: Date;
-  count: number;
-  min: number;
-  max: number;
-  sum: number;
-  sum_sq: number;
-}
+type RollupRow = Selectable<Rollups1mTable>;
 
 export function describeStateSuite(label: string, open: () => Promise<TestDb>): void {
   describe(`state consumer (${label})`, () => {

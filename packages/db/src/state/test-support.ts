@@ -1,5 +1,5 @@
 /** Helpers for the state consumer's tests (not part of the package API). */
-import type { Logger, TelemetryEvent } from '@strata/core';
+import type { TelemetryEvent } from '@strata/core';
 import type { AppendRecord, Consumer, Stream } from '@strata/stream';
 
 export const TOPIC = 'telemetry';
@@ -45,18 +45,7 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
   }
 }
 
-export interface LogLine {
-  level: 'info' | 'warn' | 'error' | 'debug';
-  obj: Record<string, unknown>;
-  msg: string | undefined;
-}
-
-/** A logger that keeps its lines. */
-export function memoryLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
-}
+export { memoryLogger } from '@strata/testkit';
 
 /**
  * The stream, except that its consumers' commits are lost: as if the process died after each

@@ -7,19 +7,10 @@
  * If the thread dies, every call in flight and after fails; the platform reports it.
  */
 import { Worker } from 'node:worker_threads';
-import {
-  CompiledQuery,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type DatabaseConnection,
-  type Dialect,
-  type Driver,
-  type QueryResult,
-} from 'kysely';
+import { Kysely, type CompiledQuery, type DatabaseConnection, type QueryResult } from 'kysely';
+import { SessionConnection, SessionDialect, SessionDriver } from '../session-dialect.js';
 import { silentLogger, StrataError, type Logger } from '@strata/core';
-import { openDatabase, ping, type DatabaseOptions, type Db } from '../open.js';
+import { openDatabase, type DatabaseOptions, type Db } from '../open.js';
 import type { StateApplier } from '../state/apply.js';
 import { OffsetsMoved } from '../state/write.js';
 import type { Database } from '../schema.js';
@@ -71,58 +62,31 @@ class Channel {
   }
 }
 
-class RemoteConnection implements DatabaseConnection {
+class RemoteConnection extends SessionConnection {
   constructor(
     private readonly channel: Channel,
     readonly id: number,
-  ) {}
+  ) {
+    super();
+  }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const { rows, affected } = await this.channel.call({ op: 'query', conn: this.id, sql: query.sql, params: query.parameters });
     return { rows: (rows ?? []) as R[], ...(affected !== undefined && { numAffectedRows: BigInt(affected) }) };
   }
-
-  // eslint-disable-next-line require-yield
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('queries on the database thread do not stream');
-  }
 }
 
-class RemoteDriver implements Driver {
-  constructor(private readonly channel: Channel) {}
-  async init(): Promise<void> {}
+/** Connections the database thread lends: each holds its engine's session until released. */
+class RemoteDriver extends SessionDriver {
+  constructor(private readonly channel: Channel) {
+    super();
+  }
   async acquireConnection(): Promise<DatabaseConnection> {
     const { conn } = await this.channel.call({ op: 'acquire' });
     return new RemoteConnection(this.channel, conn!);
   }
-  async beginTransaction(c: DatabaseConnection): Promise<void> {
-    await c.executeQuery(CompiledQuery.raw('begin'));
-  }
-  async commitTransaction(c: DatabaseConnection): Promise<void> {
-    await c.executeQuery(CompiledQuery.raw('commit'));
-  }
-  async rollbackTransaction(c: DatabaseConnection): Promise<void> {
-    await c.executeQuery(CompiledQuery.raw('rollback'));
-  }
   async releaseConnection(c: DatabaseConnection): Promise<void> {
     await this.channel.call({ op: 'release', conn: (c as RemoteConnection).id });
-  }
-  async destroy(): Promise<void> {}
-}
-
-class RemoteDialect implements Dialect {
-  constructor(private readonly channel: Channel) {}
-  createDriver(): Driver {
-    return new RemoteDriver(this.channel);
-  }
-  createQueryCompiler(): PostgresQueryCompiler {
-    return new PostgresQueryCompiler();
-  }
-  createAdapter(): PostgresAdapter {
-    return new PostgresAdapter();
-  }
-  createIntrospector(db: Kysely<unknown>): PostgresIntrospector {
-    return new PostgresIntrospector(db);
   }
 }
 
@@ -143,13 +107,13 @@ export async function openDatabaseThread(opts: DatabaseOptions): Promise<{ db: D
   const channel = new Channel(worker, logger);
   // A server is reached from here directly (its own pool); the embedded engine only through the thread.
   const local = opts.url ? await openDatabase({ ...opts, url: opts.url }) : undefined;
-  const kysely = local?.kysely ?? new Kysely<Database>({ dialect: new RemoteDialect(channel) });
+  const kysely = local?.kysely ?? new Kysely<Database>({ dialect: new SessionDialect(new RemoteDriver(channel)) });
   const db: Db = {
     engine: ready.engine,
     kysely,
-    ping: (ms) => ping(kysely, ms),
     async close() {
-      await (local ?? { close: () => kysely.destroy() }).close();
+      if (local) await local.close();
+      else await kysely.destroy();
       await channel.call({ op: 'close' }).catch(() => undefined);
       await worker.terminate();
     },

@@ -41,7 +41,7 @@
 import type { Consumer, Stream, StreamRecord } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
 import { validateKey } from '@strata/storage';
-import { StrataError } from '@strata/core';
+import { Sleeps, StrataError } from '@strata/core';
 import { lakeErrors } from '../errors.js';
 import { silentLogger, type Logger } from '@strata/core';
 import { objectKey, stateKey, UnitLines, type EncodedObject } from './layout.js';
@@ -126,7 +126,7 @@ class DeliveryImpl implements Delivery {
   private consumer!: Consumer;
   private readonly parts = new Map<number, PartitionState>();
   private readonly lock = new Mutex();
-  private readonly sleepers = new Set<() => void>();
+  private readonly sleeps = new Sleeps();
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private stopPromise: Promise<void> | undefined;
@@ -215,7 +215,7 @@ class DeliveryImpl implements Delivery {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
-    for (const wake of this.sleepers) wake();
+    this.sleeps.wakeAll();
     // The loop takes nothing more once `stopping` is set; the final flush need not wait for its
     // read in flight, which returns when the consumer closes.
     let failure: unknown;
@@ -283,16 +283,7 @@ class DeliveryImpl implements Delivery {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
+    return this.stopping ? Promise.resolve() : this.sleeps.sleep(ms);
   }
 
   /** How long the next read may wait: until the earliest time-based flush is due, at most pollMs. */

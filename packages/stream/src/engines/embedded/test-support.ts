@@ -1,20 +1,8 @@
 import type { AppendRecord, Stream, StreamRecord } from '../../types.js';
-import type { Logger } from '@strata/core';
 
 /** Test helpers for the embedded engine's own tests (not part of the package API). */
 
-export interface LogLine {
-  level: 'info' | 'warn' | 'error' | 'debug';
-  obj: Record<string, unknown>;
-  msg: string | undefined;
-}
-
-/** A logger that keeps what it is given, to assert on warnings. */
-export function memoryLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
-}
+export { memoryLogger } from '@strata/testkit';
 
 export function records(prefix: string, n: number, key = 'device-1', valueBytes = 40): AppendRecord[] {
   return Array.from({ length: n }, (_, i) => ({
