@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // *.engines.test.ts.
 /** Suites that run on the embedded database in `unit` and on a server in `engines-store`. */
 const STORE_SUITES = [
-  'packages/db/src/telemetry-queries.test.ts',
+  'packages/db/src/{telemetry-queries,lake-devices}.test.ts',
   'packages/auth/src/{directory,sessions}.test.ts',
   'apps/server/src/{app,security,limits}.test.ts',
   'apps/server/src/routes/*.test.ts',

@@ -1,28 +1,15 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthDirectory } from '@strata/auth';
 import { openDatabase } from '@strata/db';
 import { startServerProcess } from '@strata/testkit';
 import { seededDataDir } from '@strata/db/testing';
+import { BIN, strata } from './test-support.js';
 
-const BIN = fileURLToPath(new URL('../bin/strata.js', import.meta.url));
 const tmp = await seededDataDir('cli');
 afterAll(() => tmp.remove());
-
-function strata(args: string[], env: Record<string, string> = {}, stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    child.stdin.end(stdin);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('strata start', () => {
   it('prints the admin key on the first start only, and it is the one in admin.key', async () => {

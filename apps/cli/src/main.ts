@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import { registerStart } from './commands/start.js';
 import { registerKeys } from './commands/keys.js';
 import { registerUsers } from './commands/users.js';
+import { registerLake } from './commands/lake.js';
+import { registerReplay } from './commands/replay.js';
+import { registerSql } from './commands/sql.js';
 import { run } from './run.js';
 
 // The only place that reads process.env: commands get it and pass it to loadConfig.
@@ -12,6 +15,9 @@ const program = new Command('strata')
 registerStart(program, process.env);
 registerKeys(program, process.env);
 registerUsers(program, process.env);
+registerLake(program, process.env);
+registerReplay(program, process.env);
+registerSql(program, process.env);
 
 await run(async () => {
   try {

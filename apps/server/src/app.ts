@@ -5,7 +5,7 @@ import type { Db } from '@strata/db';
 import { httpIngestPlugin, type IngestService } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
-import type { Delivery } from '@strata/lake';
+import type { Delivery, Lakehouse } from '@strata/lake';
 import type { IngestRejectReason, Metrics } from './metrics.js';
 import { httpErrors } from './errors.js';
 import { opsRoutes } from './routes/ops.js';
@@ -15,6 +15,7 @@ import { registerOpenApi } from './openapi.js';
 import { deviceRoutes } from './routes/devices.js';
 import { auditRoutes } from './routes/audit.js';
 import { liveRoutes } from './routes/live.js';
+import { queryRoutes } from './routes/query.js';
 import type { LiveHub } from './live-hub.js';
 
 export interface AppOptions {
@@ -34,6 +35,10 @@ export interface AppOptions {
   stream: Stream;
   store: ObjectStore;
   delivery?: Delivery;
+  /** The lakehouse `POST /v1/query` reads; without it the route is absent. */
+  lake?: Lakehouse;
+  /** Days of rollups the state consumer keeps: series before that come from the lake. */
+  rollupRetentionDays?: number;
   metrics: Metrics;
   bodyLimitBytes: number;
   /** How long `POST /v1/admin/flush` waits before answering 503 (the flush goes on). Default 30 s. */
@@ -130,11 +135,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });
   await app.register(authRoutes, { sessions: opts.auth.sessions, loginAttemptsPerMinute: opts.auth.loginAttemptsPerMinute });
-  await app.register(adminRoutes, { directory: opts.auth.directory, db: opts.db, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
+  await app.register(adminRoutes, { directory: opts.auth.directory, db: opts.db, stream: opts.stream, store: opts.store, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
   const known = opts.knownDevices;
-  await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }) });
+  await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }), ...(opts.lake && { lake: opts.lake }), ...(opts.rollupRetentionDays !== undefined && { rollupRetentionDays: opts.rollupRetentionDays }) });
   await app.register(auditRoutes, { db: opts.db });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
+  if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
   await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   return app;
 }

@@ -4,11 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { StrataConfig } from '@strata/config';
 import { AuthDirectory, ensureAdminKey, importLegacyKeyLog, RateLimiter, Sessions } from '@strata/auth';
-import { KnownDevices, openDatabaseThread, startStateConsumer, type Db, type StateConsumer } from '@strata/db';
+import { KnownDevices, lakeDevices, openDatabaseThread, platformSecret, startStateConsumer, type Db, type StateConsumer } from '@strata/db';
 import { IngestService, ParsePool } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
-import { startDelivery, type Delivery } from '@strata/lake';
+import { Lakehouse, startDelivery, startLakeScheduler, type Delivery } from '@strata/lake';
 import { buildApp, type AppOptions } from './app.js';
 import { LiveHub } from './live-hub.js';
 import { createMetrics } from './metrics.js';
@@ -25,6 +25,8 @@ export interface Platform {
   stream: Stream;
   store: ObjectStore;
   delivery: Delivery;
+  /** The lakehouse, when the `lake` role runs here (`lake.enabled`). */
+  lake?: Lakehouse;
   db: Db;
   state: StateConsumer;
   auth: AppOptions['auth'];
@@ -34,8 +36,9 @@ export interface Platform {
 
 /**
  * Composes the whole platform in one process on embedded engines under `config.dataDir`:
- * stream/ (the embedded stream), lake/ (the object store: raw zone), db/ (embedded PostgreSQL,
- * unless `db.url` names a server), admin.key.
+ * stream/ (the embedded stream), lake/ (the object store: raw zone and lake tables),
+ * lake-staging/ (the lake jobs' scratch space), db/ (embedded PostgreSQL, unless `db.url` names a
+ * server), admin.key.
  */
 export async function startPlatform(config: StrataConfig, logger: Logger): Promise<Platform> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -101,6 +104,11 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       logger: logger.child({ component: 'state' }),
     });
     closers.push(() => state.stop());
+    const lake = config.lake.enabled ? await startLake(config, store, db, logger.child({ component: 'lake' })) : undefined;
+    if (lake) {
+      closers.push(() => lake.lakehouse.close());
+      closers.push(() => lake.scheduler.stop()); // first: lets a run in progress finish
+    }
     const known = config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
     if (known) closers.push(async () => known.close());
     const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery, state });
@@ -126,7 +134,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     };
     const live = new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) });
     closers.push(() => live.close());
-    const app = await buildApp({ auth, db, live, ...(known && { knownDevices: known }), ingest, stream, store, delivery, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
+    const app = await buildApp({ auth, db, live, ...(known && { knownDevices: known }), ingest, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), rollupRetentionDays: config.state.rollupRetentionDays, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
     closers.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();
@@ -140,9 +148,32 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       closers.push(() => demo.stop());
     }
     logger.info({ url, dataDir: config.dataDir }, 'listening');
-    return { url, app, stream, store, delivery, db, state, auth, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
+    return { url, app, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), db, state, auth, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
   } catch (err) {
     await closeAll();
+    throw err;
+  }
+}
+
+/**
+ * The `lake` role: the lakehouse over the lake store, its jobs run on `lake.schedule`. Device
+ * metadata and the pseudonymisation key come from the operational store.
+ */
+async function startLake(config: StrataConfig, store: ObjectStore, db: Db, logger: Logger) {
+  const { enabled: _enabled, schedule, ...settings } = config.lake;
+  const lakehouse = await Lakehouse.open({
+    store,
+    stagingDir: join(config.dataDir, 'lake-staging'),
+    pseudonymKey: await platformSecret(db, 'lake_pseudonym_key'),
+    devices: () => lakeDevices(db),
+    topic: TELEMETRY_TOPIC,
+    settings,
+    logger,
+  });
+  try {
+    return { lakehouse, scheduler: startLakeScheduler({ lake: lakehouse, schedule, logger }) };
+  } catch (err) {
+    await lakehouse.close();
     throw err;
   }
 }

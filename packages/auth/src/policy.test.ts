@@ -6,18 +6,18 @@ import { ROLES, type Role } from './roles.js';
 // Written out independently of PERMISSIONS: changing who may do what means changing both.
 const ALL: Permission[] = [
   'ingest', 'devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live',
-  'keys:manage', 'users:manage', 'audit:read', 'admin:ops', 'metrics:read', 'session',
+  'keys:manage', 'users:manage', 'audit:read', 'admin:ops', 'metrics:read', 'lake:query', 'session',
 ];
 const ROLE_ALLOWS: Record<Role, Permission[]> = {
   admin: ALL,
   operator: ['devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'session'],
   clinician: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'session'],
-  analyst: ['devices:read', 'telemetry:series', 'session'],
+  analyst: ['devices:read', 'telemetry:series', 'lake:query', 'session'],
 };
 const SCOPE_ALLOWS: Record<KeyScope, Permission[]> = {
   admin: ALL.filter((p) => p !== 'session'),
   ingest: ['ingest'],
-  read: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live'],
+  read: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'lake:query'],
   predict: [],
   metrics: ['metrics:read'],
 };

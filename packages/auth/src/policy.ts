@@ -34,6 +34,7 @@ export type Permission =
   | 'audit:read'
   | 'admin:ops'
   | 'metrics:read'
+  | 'lake:query'
   | 'session';
 
 export type Caller =
@@ -60,6 +61,7 @@ export const PERMISSIONS: Readonly<Record<Permission, Grant>> = deepFreeze({
   'audit:read':       { roles: ['admin'],                         scopes: ['admin'] },
   'admin:ops':        { roles: ['admin'],                         scopes: ['admin'] },
   'metrics:read':     { roles: ['admin'],                         scopes: ['admin', 'metrics'] },
+  'lake:query':       { roles: ['admin', 'analyst'],              scopes: ['admin', 'read'] },
   'session':          { roles: ALL_ROLES,                         scopes: [] },
 });
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import { appendAudit, type Database, type Db } from '@strata/db';
+import { appendAudit, platformSecret, type Database, type Db } from '@strata/db';
 import { authErrors } from './errors.js';
 import { hashKey } from './keys.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -43,7 +43,7 @@ export class Sessions {
   }
 
   static async open(opts: SessionOptions): Promise<Sessions> {
-    const secret = await signingSecret(opts.db);
+    const secret = await platformSecret(opts.db, 'jwt_secret');
     return new Sessions(opts, createTokenSigner(secret, { ttlSeconds: opts.accessTokenTtlSeconds }));
   }
 
@@ -152,13 +152,3 @@ export async function lockTokens(tx: Transaction<Database>, by: 'family' | 'user
   await tx.selectFrom('refresh_tokens').select('id').where(by, '=', value).forUpdate().execute();
 }
 
-/** The deployment's token signing secret: made by the first process that needs it, read by all. */
-async function signingSecret(db: Db): Promise<Uint8Array> {
-  await db.kysely
-    .insertInto('settings')
-    .values({ key: 'jwt_secret', value: randomBytes(32).toString('base64url') })
-    .onConflict((oc) => oc.column('key').doNothing())
-    .execute();
-  const { value } = await db.kysely.selectFrom('settings').select('value').where('key', '=', 'jwt_secret').executeTakeFirstOrThrow();
-  return Buffer.from(value, 'base64url');
-}

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './load.js';
+import { LAKE_DEFAULTS } from '@strata/lake';
 import { configErrors } from './errors.js';
 
 describe('loadConfig', () => {
@@ -48,6 +49,42 @@ describe('loadConfig', () => {
     expect(message).toContain('/http/port');
     expect(message).toContain('/log/level');
     expect(message).toMatch(/demo/);
+  });
+
+  it('gives the lake section its library defaults: the lake role on, every 5 minutes', () => {
+    const { enabled, schedule, ...settings } = loadConfig().lake;
+    expect(enabled).toBe(true);
+    expect(schedule).toBe('*/5 * * * *');
+    expect(settings).toEqual(LAKE_DEFAULTS);
+  });
+
+  it('takes lake settings from file and env, nested ones too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-config-'));
+    const file = join(dir, 'strata.yaml');
+    writeFileSync(file, 'lake:\n  schedule: "0 */2 * * *"\n  memoryLimit: 512MB\n  retentionDays:\n    bronze: 30\n');
+    const c = loadConfig({ file, env: { STRATA_LAKE__ENABLED: 'false', STRATA_LAKE__RETENTION_DAYS__GOLD: '3650', STRATA_LAKE__THREADS: '4' } });
+    expect(c.lake).toMatchObject({ enabled: false, schedule: '0 */2 * * *', memoryLimit: '512MB', threads: 4 });
+    expect(c.lake.retentionDays).toEqual({ ...LAKE_DEFAULTS.retentionDays, bronze: 30, gold: 3650 });
+  });
+
+  it('refuses a bad cron schedule and other bad lake values', () => {
+    for (const schedule of ['*/5 * * *', '61 * * * *', 'every 5 minutes', '2030-01-01T00:00:00']) {
+      expect(() => loadConfig({ overrides: { 'lake.schedule': schedule } }), schedule).toThrow(
+        expect.objectContaining({ code: configErrors.STRATA_ERR_CONFIG_INVALID.code, message: expect.stringContaining('/lake/schedule') }),
+      );
+    }
+    expect(loadConfig({ overrides: { 'lake.schedule': '*/30 * * * * *' } }).lake.schedule).toBe('*/30 * * * * *');
+    let caught: unknown;
+    try {
+      loadConfig({ overrides: { 'lake.memoryLimit': 'lots', 'lake.outlierSigma': 0, 'lake.retentionDays.silver': -1, 'lake.retentionDays.platinum': 1 } });
+    } catch (err) {
+      caught = err;
+    }
+    const message = (caught as Error).message;
+    expect(message).toContain('/lake/memoryLimit');
+    expect(message).toContain('/lake/outlierSigma');
+    expect(message).toContain('/lake/retentionDays/silver');
+    expect(message).toMatch(/retentionDays.*platinum|platinum/);
   });
 
   it('reports an unreadable or malformed file', () => {

@@ -1,11 +1,14 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import { EMBEDDED_DEFAULTS, TOPIC_DEFAULTS } from '@strata/stream';
-import { DELIVERY_DEFAULTS } from '@strata/lake';
+import { DELIVERY_DEFAULTS, LAKE_DEFAULTS, scheduleProblem } from '@strata/lake';
 import { STATE_DEFAULTS } from '@strata/db';
 
 const MiB = 1024 * 1024;
 // Library defaults are the single source: the schema only says which ones a deployment may set.
+
+// `lake.schedule`: checked by the scheduler's own rule (croner), so a schedule that loads runs.
+if (!FormatRegistry.Has('cron')) FormatRegistry.Set('cron', (v) => scheduleProblem(v) === undefined);
 
 /** Every setting, with its default. Nothing else in Strata reads `process.env`. */
 export const ConfigSchema = Type.Object(
@@ -47,6 +50,29 @@ export const ConfigSchema = Type.Object(
         flushBytes: Type.Integer({ minimum: 1024, default: DELIVERY_DEFAULTS.flushBytes }),
         flushIntervalMs: Type.Integer({ minimum: 100, default: DELIVERY_DEFAULTS.flushIntervalMs }),
         gzipLevel: Type.Integer({ minimum: 0, maximum: 9, default: DELIVERY_DEFAULTS.gzipLevel, description: "1: 6.8:1 at ~300 MB/s; 6: 7.2:1 at ~130 MB/s on telemetry NDJSON." }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    lake: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run the lake role (raw → bronze → silver → gold jobs) in `strata start`.' }),
+        schedule: Type.String({ format: 'cron', default: '*/5 * * * *', description: 'When the lake jobs run: a cron expression in UTC, 5 fields (minute first) or 6 (second first). A tick while a run is going is skipped.' }),
+        lateAfterMs: Type.Integer({ minimum: 0, default: LAKE_DEFAULTS.lateAfterMs, description: 'An event received more than this after its event time is flagged late.' }),
+        outlierSigma: Type.Number({ exclusiveMinimum: 0, default: LAKE_DEFAULTS.outlierSigma, description: 'Standard deviations from the device-metric-day mean beyond which a value is an outlier.' }),
+        targetFileBytes: Type.Integer({ minimum: MiB, default: LAKE_DEFAULTS.targetFileBytes, description: 'Size compacted Parquet files aim at.' }),
+        maxFilesPerPartition: Type.Integer({ minimum: 1, default: LAKE_DEFAULTS.maxFilesPerPartition, description: 'A bronze day partition with more files than this is compacted.' }),
+        batchBytes: Type.Integer({ minimum: 1024, default: LAKE_DEFAULTS.batchBytes, description: 'Compressed bytes of raw objects read per bronze batch (bounds memory).' }),
+        memoryLimit: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)? ?([kKmMgGtT]([iI]?[bB])?|[bB])$', default: LAKE_DEFAULTS.memoryLimit, description: "DuckDB's memory limit, e.g. 2GB or 512MiB; beyond it DuckDB spills to DATA/lake-staging." }),
+        threads: Type.Integer({ minimum: 1, maximum: 256, default: LAKE_DEFAULTS.threads, description: 'DuckDB worker threads.' }),
+        retentionDays: Type.Object(
+          {
+            bronze: Type.Integer({ minimum: 0, default: LAKE_DEFAULTS.retentionDays.bronze }),
+            quarantine: Type.Integer({ minimum: 0, default: LAKE_DEFAULTS.retentionDays.quarantine }),
+            silver: Type.Integer({ minimum: 0, default: LAKE_DEFAULTS.retentionDays.silver }),
+            gold: Type.Integer({ minimum: 0, default: LAKE_DEFAULTS.retentionDays.gold }),
+          },
+          { default: {}, additionalProperties: false, description: 'Day partitions older than this are dropped (0 keeps them forever).' },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

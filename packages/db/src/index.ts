@@ -16,3 +16,5 @@ export { KnownDevices } from './state/known-devices.js';
 export type { KnownDevicesOptions } from './state/known-devices.js';
 export { latestValues, series, listDevices, getDevice, createDevice, updateDevice, MAX_SERIES_BUCKETS } from './telemetry-queries.js';
 export type { LatestValue, SeriesQuery, SeriesBucket, DeviceQuery, NewDeviceInput, DeviceChanges } from './telemetry-queries.js';
+export { platformSecret } from './secrets.js';
+export { lakeDevices } from './lake-devices.js';

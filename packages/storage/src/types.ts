@@ -30,6 +30,11 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Removes the object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * The file holding `key`, for engines that keep objects as local files (the local engine):
+   * lets DuckDB read lake objects in place instead of staging a copy. Read-only use.
+   */
+  localPath?(key: string): string;
   /** Throws unless the store accepts writes now (used by `/ready`). */
   probe(): Promise<void>;
   close(): Promise<void>;

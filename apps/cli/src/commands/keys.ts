@@ -6,7 +6,7 @@ import { withDirectory, withTarget, type TargetFlags } from './target.js';
 export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
   const keys = program.command('keys').description('manage API keys (stored hashed; a key is shown only when created)');
 
-  withTarget(keys.command('create'), env)
+  withTarget(keys.command('create'))
     .description('create a key and print it')
     .requiredOption('--scopes <list>', `comma-separated: ${KEY_SCOPES.join(', ')}`, list)
     .option('--device <id>', 'bind the key to one device: it may only write (or read) that device')
@@ -25,7 +25,7 @@ export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
       process.stdout.write(flags.json ? JSON.stringify({ key, ...info }) + '\n' : key + '\n');
     });
 
-  withTarget(keys.command('list'), env)
+  withTarget(keys.command('list'))
     .description('list keys (ids, scopes, devices; never the keys themselves)')
     .action(async (flags: TargetFlags) => {
       for (const k of await withDirectory(flags, env, (dir) => dir.listKeys())) {
@@ -34,7 +34,7 @@ export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
       }
     });
 
-  withTarget(keys.command('revoke'), env)
+  withTarget(keys.command('revoke'))
     .description('revoke a key by id; a running server refuses it within a second')
     .argument('<id>', 'key id (the 12 hex characters after stk_)')
     .action(async (id: string, flags: TargetFlags) => {

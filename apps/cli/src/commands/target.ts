@@ -28,18 +28,18 @@ export interface Directory {
   close(): Promise<void>;
 }
 
-export function withTarget(cmd: Command, env: NodeJS.ProcessEnv): Command {
+export function withTarget(cmd: Command): Command {
   return cmd
     .option('--data <dir>', 'data directory whose embedded database to work on (server stopped; default ./data, env STRATA_DATA)')
     .option('--db <url>', 'work on a PostgreSQL server directly (env STRATA_DB_URL)')
     .option('--config <file>', 'YAML or JSON config file')
     .option('--url <url>', 'work through a running server instead, e.g. http://127.0.0.1:8080')
-    .option('--admin-key <key>', 'admin key for --url (env STRATA_ADMIN_KEY)', env.STRATA_ADMIN_KEY);
+    .option('--admin-key <key>', 'admin key for --url (env STRATA_ADMIN_KEY; never shown in --help)');
 }
 
 /** Runs `body` against the chosen directory and always closes it. */
 export async function withDirectory<T>(flags: TargetFlags, env: NodeJS.ProcessEnv, body: (dir: Directory) => Promise<T>): Promise<T> {
-  const dir = flags.url !== undefined ? remote(flags) : await local(flags, env);
+  const dir = flags.url !== undefined ? remote({ ...flags, adminKey: flags.adminKey ?? env.STRATA_ADMIN_KEY }) : await local(flags, env);
   try {
     return await body(dir);
   } finally {

@@ -38,7 +38,7 @@ async function readPassword(prompt: string): Promise<string> {
 export function registerUsers(program: Command, env: NodeJS.ProcessEnv): void {
   const users = program.command('users').description(`manage users who sign in (roles: ${ROLES.join(', ')})`);
 
-  withTarget(users.command('create'), env)
+  withTarget(users.command('create'))
     .description(`create a user; the password (at least ${PASSWORD_MIN_LENGTH} characters) is read from stdin, or asked for on a terminal`)
     .argument('<username>')
     .requiredOption('--role <role>', ROLES.join('|'))
@@ -48,7 +48,7 @@ export function registerUsers(program: Command, env: NodeJS.ProcessEnv): void {
       process.stdout.write(`created ${user.username} (${user.role}) ${user.id}\n`);
     });
 
-  withTarget(users.command('list'), env)
+  withTarget(users.command('list'))
     .description('list users')
     .action(async (flags: TargetFlags) => {
       for (const u of await withDirectory(flags, env, (dir) => dir.listUsers())) {
@@ -56,7 +56,7 @@ export function registerUsers(program: Command, env: NodeJS.ProcessEnv): void {
       }
     });
 
-  withTarget(users.command('update'), env)
+  withTarget(users.command('update'))
     .description('change a role, disable or enable, or set a new password (read like create)')
     .argument('<username>')
     .option('--role <role>', ROLES.join('|'))

@@ -2,7 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { ROLES, type AuthDirectory } from '@strata/auth';
 import type { Db } from '@strata/db';
-import type { Delivery } from '@strata/lake';
+import { DEVICE_ID_PATTERN } from '@strata/core';
+import { lakeErrors, replayRaw, replayWindow, type Delivery } from '@strata/lake';
+import type { Stream } from '@strata/stream';
+import type { ObjectStore } from '@strata/storage';
 import { httpErrors } from '../errors.js';
 import { actorOf, audit } from '../audit.js';
 
@@ -26,8 +29,23 @@ const UpdateUserBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-/** Admin-only: API keys, users, forced delivery flush. Every change is audited. */
-export async function adminRoutes(app: FastifyInstance, opts: { directory: AuthDirectory; db: Db; delivery?: Delivery; flushTimeoutMs: number }): Promise<void> {
+const ReplayBody = Type.Object(
+  {
+    since: Type.String({ maxLength: 64, description: 'First event time replayed: RFC 3339, or a date (UTC midnight).' }),
+    until: Type.Optional(Type.String({ maxLength: 64, description: 'Event times before this one are replayed. Default: no end.' })),
+    devices: Type.Optional(Type.Array(Type.String({ pattern: DEVICE_ID_PATTERN.source }), { minItems: 1, maxItems: 10_000, description: 'Only these devices.' })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Admin-only: API keys, users, forced delivery flush, replay of the raw zone (when given the
+ * stream and the lake store). Every change is audited.
+ */
+export async function adminRoutes(
+  app: FastifyInstance,
+  opts: { directory: AuthDirectory; db: Db; delivery?: Delivery; flushTimeoutMs: number; stream?: Stream; store?: ObjectStore },
+): Promise<void> {
   const { directory } = opts;
   const keys = { tags: ['keys'] };
   const users = { tags: ['users'] };
@@ -82,5 +100,45 @@ export async function adminRoutes(app: FastifyInstance, opts: { directory: AuthD
         clearTimeout(timer);
       }
     });
+  }
+
+  const { stream, store } = opts;
+  if (stream && store) {
+    // A replay runs as long as it takes (the answer carries its counts); shutdown stops it
+    // between batches and it answers 503 with where to resume.
+    const running = new Set<AbortController>();
+    app.addHook('preClose', (done) => {
+      for (const c of running) c.abort('the server is shutting down');
+      done();
+    });
+    app.post<{ Body: Static<typeof ReplayBody> }>(
+      '/v1/admin/replay',
+      {
+        config: { permission: 'admin:ops' },
+        schema: { tags: ['admin'], summary: 'Re-publish raw-zone telemetry of a time window to the stream (event ids kept, flagged "replay")', body: ReplayBody },
+      },
+      async (req, reply) => {
+        let window: { since: number; until?: number };
+        try {
+          window = replayWindow(req.body);
+        } catch (err) {
+          if (!lakeErrors.STRATA_ERR_LAKE_BAD_OPTION.is(err)) throw err;
+          throw httpErrors.STRATA_ERR_HTTP_BAD_REQUEST({ reason: `${String(err.details.option)}: ${String(err.details.reason)}` }, err);
+        }
+        const { since, until, devices } = req.body;
+        await audit(opts.db.kysely, req, { action: 'admin.replay', resource: 'stream:telemetry', details: { since, until: until ?? null, devices: devices?.length ?? 'all' } });
+        const abort = new AbortController();
+        running.add(abort);
+        try {
+          const report = await replayRaw({ store, stream, ...window, ...(devices && { devices }), signal: abort.signal, logger: req.log.child({ component: 'replay' }) });
+          if (!report.error) return report;
+          // Stopped by shutdown: a kept-alive connection would hold the server's close until it times out.
+          if (abort.signal.aborted) reply.header('connection', 'close');
+          return reply.code(503).send({ error: { code: report.error.code, message: `${report.error.message}; replay again from ${report.error.resumeSince}` }, report });
+        } finally {
+          running.delete(abort);
+        }
+      },
+    );
   }
 }

@@ -8,11 +8,13 @@ import {
   latestValues,
   listDevices,
   series,
+  STATE_DEFAULTS,
   updateDevice,
   type Db,
   type Device,
   type DeviceKind,
 } from '@strata/db';
+import type { Lakehouse } from '@strata/lake';
 import { httpErrors } from '../errors.js';
 import { audit } from '../audit.js';
 import { CURSOR, decodeCursor, DEVICE_ID, encodeCursor, ErrorReply, METRIC_NAME, parseTime, Rfc3339 } from './schemas.js';
@@ -173,8 +175,19 @@ async function listBound(db: Db, caller: Caller, bound: string, q: ListQuery, af
  * device-bound key only its device); any other device is answered as missing. Reads of patient
  * devices and every change are audited before the answer goes out.
  */
-export async function deviceRoutes(app: FastifyInstance, opts: { db: Db; /** Told of each device created here (ingest's known-devices cache). */ onCreated?: (id: string) => void }): Promise<void> {
-  const { db } = opts;
+export interface DeviceRoutesOptions {
+  db: Db;
+  /** Told of each device created here (ingest's known-devices cache). */
+  onCreated?: (id: string) => void;
+  /** Older series from the lake (silver), for ranges the store's rollups no longer hold. */
+  lake?: Pick<Lakehouse, 'series'>;
+  /** Days of 1-minute rollups the store keeps (the state consumer's setting). */
+  rollupRetentionDays?: number;
+}
+
+export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptions): Promise<void> {
+  const { db, lake } = opts;
+  const retentionMs = (opts.rollupRetentionDays ?? STATE_DEFAULTS.rollupRetentionDays) * DAY_MS;
 
   app.get<{ Querystring: ListQuery }>(
     '/v1/devices',
@@ -285,7 +298,7 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db; /** Tol
       config: { permission: 'telemetry:series' },
       schema: {
         tags: telemetryTags,
-        summary: 'One metric of a device over time, in buckets of a fixed step, from the 1-minute rollups',
+        summary: 'One metric of a device over time, in buckets of a fixed step, from the 1-minute rollups (and the lake before their retention)',
         params: IdParams,
         querystring: SeriesQuery,
         response: { 200: SeriesReply, 400: ErrorReply, 404: ErrorReply },
@@ -299,6 +312,19 @@ export async function deviceRoutes(app: FastifyInstance, opts: { db: Db; /** Tol
       const step = q.step !== undefined ? stepSeconds(q.step) : defaultStep(from.getTime(), to.getTime());
       // Range, step and bucket count are checked by the query (400 STRATA_ERR_DB_BAD_QUERY) before any data is read.
       const buckets = await series(db.kysely, { device: device.id, metric: q.metric, from, to, stepSeconds: step });
+      // Before the store's first kept day, rollups are gone: buckets the store finds empty there
+      // are filled from the lake.
+      const storeStart = Math.floor((Date.now() - retentionMs) / DAY_MS) * DAY_MS;
+      if (lake && from.getTime() < storeStart) {
+        const old = await lake.series({ device: device.id, metric: q.metric, from, to: new Date(Math.min(to.getTime(), storeStart + DAY_MS)), stepSeconds: step });
+        const byStart = new Map(old.map((b) => [b.start.getTime(), b]));
+        for (const [i, b] of buckets.entries()) {
+          const l = byStart.get(b.start.getTime());
+          if (b.count > 0 || !l) continue;
+          const avg = l.sum / l.count;
+          buckets[i] = { start: b.start, count: l.count, min: l.min, max: l.max, avg, stddev: Math.sqrt(Math.max(0, l.sumSq / l.count - avg * avg)) };
+        }
+      }
       if (device.kind === 'patient') {
         await audit(db.kysely, req, { action: 'device.series.read', resource: `device:${device.id}`, details: { metric: q.metric, from: from.toISOString(), to: to.toISOString(), stepSeconds: step } });
       }

@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import type { StreamRecord } from '@strata/stream';
+import { sql } from 'kysely';
+import { openEmbeddedStream, type StreamRecord } from '@strata/stream';
+import { tempDir } from '@strata/testkit';
 import { Coalescer, parseEvent } from './coalesce.js';
+import { startStateConsumer } from './consumer.js';
 import { utcDay } from './partitions.js';
-import { DAY, event, MINUTE, NOW, TOPIC } from './test-support.js';
+import { append, DAY, event, MINUTE, NOW, TOPIC } from './test-support.js';
+import { openTestDatabase } from '../testing.js';
+import { latestValues } from '../telemetry-queries.js';
 import type { TelemetryEvent } from '@strata/core';
+
+/** As `strata replay` re-publishes an event: the same fields, plus `"replay": true`. */
+const replayed = (ev: TelemetryEvent): TelemetryEvent & { replay: true } => ({ ...ev, replay: true });
 
 let offset = 0;
 function rec(value: TelemetryEvent | string, partition = 0): StreamRecord {
@@ -17,7 +25,12 @@ describe('parseEvent', () => {
   const parse = (v: unknown) => parseEvent(Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
 
   it('accepts what ingest writes', () => {
-    expect(parse(ok)).toEqual({ id: ok.id, device: 'd-1', tsMs: NOW, metrics: { x: 1 }, tags: { a: 'b' } });
+    expect(parse(ok)).toEqual({ id: ok.id, device: 'd-1', tsMs: NOW, metrics: { x: 1 }, tags: { a: 'b' }, replay: false });
+  });
+
+  it('reads the replay flag; only `true` marks a replayed event', () => {
+    expect(parse(replayed(ok))).toMatchObject({ id: ok.id, replay: true });
+    expect(parse({ ...ok, replay: 'yes' })).toMatchObject({ replay: false });
   });
 
   it.each([
@@ -98,6 +111,28 @@ describe('Coalescer', () => {
     expect(c.rows().latest[0]?.value).toBe(2);
   });
 
+  it('applies replayed events to devices and latest values but not to rollups', () => {
+    const c = coalescer();
+    const t = NOW - 2 * MINUTE;
+    const first = event('d', t, { x: 1 }, { kind: 'machine' });
+    const second = event('d', t + 1000, { x: 5 });
+    c.add(rec(first));
+    c.add(rec(replayed(first)));
+    c.add(rec(replayed(second)));
+    c.add(rec(replayed(event('new', t, { y: 2 }, { kind: 'patient' }))));
+    const { devices, latest, rollups } = c.rows();
+    expect(rollups).toEqual([{ device: 'd', metric: 'x', minuteMs: t, count: 1, min: 1, max: 1, sum: 1, sumSq: 1 }]);
+    expect(latest).toEqual([
+      { device: 'd', metric: 'x', tsMs: t + 1000, value: 5, eventId: second.id },
+      { device: 'new', metric: 'y', tsMs: t, value: 2, eventId: expect.any(String) },
+    ]);
+    expect(devices.map((d) => [d.id, d.kind, d.lastSeenMs])).toEqual([
+      ['d', 'machine', t + 1000],
+      ['new', 'patient', t],
+    ]);
+    expect([c.events, c.replayed, c.tooOld]).toEqual([4, 3, 0]);
+  });
+
   it('counts invalid records with their position and reason', () => {
     const c = coalescer();
     c.add(rec(event('d', NOW, { x: 1 }), 2));
@@ -105,5 +140,39 @@ describe('Coalescer', () => {
     c.add(bad);
     expect(c.invalid).toEqual([{ partition: 2, offset: bad.offset, reason: 'not JSON' }]);
     expect(c.events).toBe(1);
+  });
+});
+
+describe('state consumer and replayed events', () => {
+  it('does not double rollups when replay re-publishes events it already counted', async () => {
+    const tmp = tempDir('coalesce-replay');
+    const stream = await openEmbeddedStream({ dir: tmp.dir });
+    const db = await openTestDatabase();
+    try {
+      await stream.ensureTopic(TOPIC, { partitions: 2 });
+      const state = await startStateConsumer({ db, stream, now: () => NOW, retry: { minMs: 5, maxMs: 50 } });
+      try {
+        const t = NOW - 10 * MINUTE;
+        const events = [event('m-1', t + 1000, { temp: 20 }), event('m-1', t + 2000, { temp: 30 }), event('m-2', t + 70_000, { temp: 7, hum: 40 })];
+        await append(stream, events);
+        await state.caughtUp();
+        const totals = () => sql<{ n: number; s: number }>`select sum(count)::int8 as n, sum(sum) as s from rollups_1m`.execute(db.kysely).then((r) => r.rows[0]);
+        const before = await totals();
+        expect(before).toEqual({ n: 4, s: 97 });
+        const latestBefore = await latestValues(db.kysely, 'm-1');
+
+        await append(stream, events.map(replayed));
+        await state.caughtUp();
+        expect(await totals()).toEqual(before);
+        expect(await latestValues(db.kysely, 'm-1')).toEqual(latestBefore);
+        expect(state.stats()).toMatchObject({ events: 6, invalid: 0 });
+      } finally {
+        await state.stop();
+      }
+    } finally {
+      await db.dispose();
+      await stream.close();
+      tmp.remove();
+    }
   });
 });

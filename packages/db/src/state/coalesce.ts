@@ -7,6 +7,9 @@
  * - (device, metric): the latest value, by greatest event time; on a tie the higher stream offset.
  * - (device, metric, UTC minute of the event time): count, min, max, sum, sum of squares; events
  *   of a day before `firstRollupDay` get none (counted as too old).
+ * - Events re-published by `strata replay` (top-level `"replay": true`) update devices and latest
+ *   values like any other (both are idempotent) but get no rollup: the original event was counted
+ *   when it first came, and adding it again would double its minute's count and sum.
  *
  * Records that are not a well-formed TelemetryEvent are counted and skipped. Validation is
  * strict enough that whatever passes is accepted by PostgreSQL (no NUL, no lone surrogate in
@@ -24,6 +27,8 @@ export interface StateEvent {
   tsMs: number;
   metrics: Record<string, number>;
   tags: Record<string, string> | undefined;
+  /** Re-published by replay (`"replay": true`): no rollup. */
+  replay: boolean;
 }
 
 /** 0001-01-01 and 9999-12-31: ISO 8601 without an expanded year, inside timestamptz's range. */
@@ -65,7 +70,7 @@ export function parseEvent(value: Uint8Array): StateEvent | string {
     return 'not JSON';
   }
   if (!isPlainObject(doc)) return 'not a JSON object';
-  const { id, device, ts, metrics, tags } = doc;
+  const { id, device, ts, metrics, tags, replay } = doc;
   if (typeof device !== 'string' || !validDevice(device)) return 'device missing or invalid';
   if (typeof id !== 'string' || !EVENT_ID_PATTERN.test(id)) return 'id missing or invalid';
   const tsMs = typeof ts === 'string' ? Date.parse(ts) : NaN;
@@ -84,7 +89,7 @@ export function parseEvent(value: Uint8Array): StateEvent | string {
       if (!TAG_KEY_PATTERN.test(key)) return 'a tag key is invalid';
     }
   }
-  return { id, device, tsMs, metrics: metrics as Record<string, number>, tags: tags as Record<string, string> | undefined };
+  return { id, device, tsMs, metrics: metrics as Record<string, number>, tags: tags as Record<string, string> | undefined, replay: replay === true };
 }
 
 export interface DeviceRow {
@@ -153,6 +158,8 @@ export class Coalescer {
   readonly #firstRollupMs: number;
   events = 0;
   tooOld = 0;
+  /** Replayed events: applied to devices and latest values, not to rollups. */
+  replayed = 0;
   readonly invalid: InvalidRecord[] = [];
   /** UTC days that get rollups in this batch (their partitions must exist). */
   readonly days = new Set<number>();
@@ -183,8 +190,9 @@ export class Coalescer {
       device.tags ??= new Map();
       for (const key in ev.tags) device.tags.set(key, ev.tags[key]!);
     }
-    const rollup = ev.tsMs >= this.#firstRollupMs;
+    const rollup = !ev.replay && ev.tsMs >= this.#firstRollupMs;
     if (rollup) this.days.add(utcDay(ev.tsMs));
+    else if (ev.replay) this.replayed++;
     else this.tooOld++;
     const minuteMs = Math.floor(ev.tsMs / 60_000) * 60_000;
     for (const name in ev.metrics) {

@@ -117,6 +117,11 @@ class LocalStore implements ObjectStore {
     });
   }
 
+  localPath(key: string): string {
+    validateKey(key);
+    return keyPath(this.root, key);
+  }
+
   get(key: string): Promise<Buffer | undefined> {
     return this.track(async () => {
       validateKey(key);

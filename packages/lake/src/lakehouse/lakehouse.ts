@@ -1,0 +1,243 @@
+/**
+ * The lakehouse: one embedded DuckDB running the raw → bronze → silver → gold jobs over the
+ * object store, one run at a time. Each layer is incremental and commits through its manifest
+ * (see manifest.ts): running it twice, or again after a crash half-way, gives the same tables.
+ */
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { acquireDirLock, silentLogger, type Logger } from '@strata/core';
+import type { ObjectStore } from '@strata/storage';
+import { lakeErrors } from '../errors.js';
+import { lit, litList, openDuck, rows } from './duck.js';
+import { devicePseudonym } from './pseudonym.js';
+import { loadManifest } from './manifest.js';
+import { runBronze } from './bronze.js';
+import { runSilver } from './silver.js';
+import { runGold } from './gold.js';
+import { TABLES, type TableSpec } from './tables.js';
+import { LAKE_LAYERS, type DeviceMeta, type LakeLayer, type LakeOptions, type LakeSettings, type LayerSummary, type QueryRole, type RunOptions, type RunSummary } from './types.js';
+
+const MiB = 1024 * 1024;
+
+export interface LakeSeriesBucket {
+  start: Date;
+  count: number;
+  min: number;
+  max: number;
+  sum: number;
+  sumSq: number;
+}
+
+export const LAKE_DEFAULTS: Readonly<LakeSettings> = Object.freeze({
+  lateAfterMs: 15 * 60_000,
+  outlierSigma: 4,
+  targetFileBytes: 128 * MiB,
+  maxFilesPerPartition: 8,
+  batchBytes: 64 * MiB,
+  retentionDays: Object.freeze({ bronze: 90, quarantine: 90, silver: 365, gold: 0 }),
+  memoryLimit: '2GB',
+  threads: 2,
+});
+
+/** What a layer job gets. */
+export interface JobContext {
+  conn: DuckDBConnection;
+  store: ObjectStore;
+  topic: string;
+  settings: LakeSettings;
+  logger: Logger;
+  now: () => number;
+  pseudonymKey: Uint8Array;
+  devices: () => Promise<DeviceMeta[]>;
+  /** Local file of an object: in place when the store has one, else a staged copy. */
+  localFile: (key: string) => Promise<string>;
+  /** A fresh local path to write a file that will be put under some key. */
+  scratchFile: (name: string) => string;
+}
+
+function checkSettings(s: LakeSettings): void {
+  const bad = (setting: string, reason: string) => lakeErrors.STRATA_ERR_LAKE_BAD_SETTING({ setting, reason });
+  if (!(s.lateAfterMs >= 0)) throw bad('lateAfterMs', 'must be ≥ 0');
+  if (!(s.outlierSigma > 0)) throw bad('outlierSigma', 'must be > 0');
+  if (!(s.targetFileBytes >= MiB)) throw bad('targetFileBytes', 'must be ≥ 1 MiB');
+  if (!(Number.isInteger(s.maxFilesPerPartition) && s.maxFilesPerPartition >= 1)) throw bad('maxFilesPerPartition', 'must be an integer ≥ 1');
+  if (!(s.batchBytes >= 1024)) throw bad('batchBytes', 'must be ≥ 1024');
+  if (!(Number.isInteger(s.threads) && s.threads >= 1)) throw bad('threads', 'must be an integer ≥ 1');
+  for (const [layer, days] of Object.entries(s.retentionDays)) {
+    if (!(Number.isInteger(days) && days >= 0)) throw bad(`retentionDays.${layer}`, 'must be an integer ≥ 0');
+  }
+}
+
+export class Lakehouse {
+  readonly settings: LakeSettings;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private stagedSeq = 0;
+  private seriesConn: DuckDBConnection | undefined;
+
+  private constructor(
+    private readonly opts: LakeOptions,
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    settings: LakeSettings,
+    private readonly release: () => Promise<void>,
+  ) {
+    this.settings = settings;
+  }
+
+  static async open(opts: LakeOptions): Promise<Lakehouse> {
+    const settings: LakeSettings = {
+      ...LAKE_DEFAULTS,
+      ...opts.settings,
+      retentionDays: { ...LAKE_DEFAULTS.retentionDays, ...opts.settings?.retentionDays },
+    };
+    checkSettings(settings);
+    // One process runs a lake's jobs: the staging directory is its lock.
+    await mkdir(opts.stagingDir, { recursive: true });
+    const release = await acquireDirLock(opts.stagingDir, { logger: opts.logger ?? silentLogger, locked: lakeErrors.STRATA_ERR_LAKE_LOCKED });
+    try {
+      // Scratch from a previous process is never needed again.
+      await rm(join(opts.stagingDir, 'jobs'), { recursive: true, force: true });
+      await mkdir(join(opts.stagingDir, 'jobs'), { recursive: true });
+      const { instance, conn } = await openDuck({ threads: settings.threads, memoryLimit: settings.memoryLimit, tempDir: join(opts.stagingDir, 'spill') });
+      return new Lakehouse(opts, instance, conn, settings, release);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  get store(): ObjectStore {
+    return this.opts.store;
+  }
+
+  /** Runs the layers in order (bronze, silver, gold by default), one run at a time. */
+  run(runOpts: RunOptions = {}): Promise<RunSummary> {
+    const next = this.queue.then(() => this.runNow(runOpts));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runNow(runOpts: RunOptions): Promise<RunSummary> {
+    if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+    const started = performance.now();
+    const layers = LAKE_LAYERS.filter((l) => (runOpts.layers ?? LAKE_LAYERS).includes(l));
+    const ctx = this.context();
+    const summaries: LayerSummary[] = [];
+    try {
+      for (const layer of layers) {
+        const t0 = performance.now();
+        const s = await this.runLayer(layer, ctx, runOpts.since);
+        s.seconds = (performance.now() - t0) / 1000;
+        ctx.logger.info({ ...s, partitions: s.partitions.length, dropped: s.dropped.length }, 'lake layer done');
+        summaries.push(s);
+      }
+    } finally {
+      await rm(join(this.opts.stagingDir, 'jobs'), { recursive: true, force: true });
+      await mkdir(join(this.opts.stagingDir, 'jobs'), { recursive: true });
+    }
+    return { layers: summaries, seconds: (performance.now() - started) / 1000 };
+  }
+
+  private runLayer(layer: LakeLayer, ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
+    switch (layer) {
+      case 'bronze':
+        return runBronze(ctx, since);
+      case 'silver':
+        return runSilver(ctx, since);
+      case 'gold':
+        return runGold(ctx, since);
+    }
+  }
+
+  private context(): JobContext {
+    const { store, stagingDir } = this.opts;
+    const jobs = join(stagingDir, 'jobs');
+    return {
+      conn: this.conn,
+      store,
+      topic: this.opts.topic ?? 'telemetry',
+      settings: this.settings,
+      logger: this.opts.logger ?? silentLogger,
+      now: this.opts.now ?? Date.now,
+      pseudonymKey: this.opts.pseudonymKey,
+      devices: this.opts.devices,
+      localFile: (key) => this.localFile(key, jobs),
+      scratchFile: (name) => join(jobs, `${++this.stagedSeq}-${name}`),
+    };
+  }
+
+  /**
+   * Staged copies keep the key's path (Hive readers need its `dt=` folders) and are reused: lake
+   * files are never rewritten under the same key (raw objects only with the same bytes).
+   */
+  private async localFile(key: string, dir: string): Promise<string> {
+    const { store } = this.opts;
+    if (store.localPath) return store.localPath(key);
+    const path = join(dir, ...key.split('/'));
+    if (await stat(path).then(() => true, () => false)) return path;
+    const body = await store.get(key);
+    if (body === undefined) throw lakeErrors.STRATA_ERR_LAKE_JOB_FAILED({ layer: 'read', reason: `object ${key} disappeared` });
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, body);
+    return path;
+  }
+
+  /**
+   * The queryable tables for `role` with the local files of their current partitions (read from
+   * the manifests now). Analysts get silver and gold only. Paths of a store without local files
+   * are staged copies under `stagingDir/query/` (pruning them is left to the S3 work, issue 6).
+   */
+  async tables(role: QueryRole): Promise<Array<{ spec: TableSpec; paths: string[] }>> {
+    if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+    const out: Array<{ spec: TableSpec; paths: string[] }> = [];
+    const manifests = new Map<LakeLayer, Awaited<ReturnType<typeof loadManifest>>>();
+    const queryDir = join(this.opts.stagingDir, 'query');
+    await mkdir(queryDir, { recursive: true });
+    for (const spec of TABLES) {
+      if (!spec.roles.includes(role)) continue;
+      let m = manifests.get(spec.layer);
+      if (!m) manifests.set(spec.layer, (m = await loadManifest(this.opts.store, spec.layer)));
+      const keys = Object.keys(m.tables[spec.name] ?? {}).sort().flatMap((dt) => m.tables[spec.name]![dt]!.files);
+      out.push({ spec, paths: await Promise.all(keys.map((k) => this.localFile(k, queryDir))) });
+    }
+    return out;
+  }
+
+  /**
+   * Buckets of one device's metric from silver (for ranges older than the operational store
+   * keeps): only buckets holding samples, with the sums that let callers merge and derive
+   * mean and population stddev. Reads only the day partitions of the range.
+   */
+  async series(q: { device: string; metric: string; from: Date; to: Date; stepSeconds: number }): Promise<LakeSeriesBucket[]> {
+    if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+    const parts = (await loadManifest(this.opts.store, 'silver')).tables.telemetry ?? {};
+    const fromDay = q.from.toISOString().slice(0, 10);
+    const toDay = new Date(q.to.getTime() - 1).toISOString().slice(0, 10);
+    const keys = Object.keys(parts).filter((d) => d >= fromDay && d <= toDay).sort().flatMap((d) => parts[d]!.files);
+    if (keys.length === 0) return [];
+    const dir = join(this.opts.stagingDir, 'query');
+    await mkdir(dir, { recursive: true });
+    const paths = await Promise.all(keys.map((k) => this.localFile(k, dir)));
+    this.seriesConn ??= await this.instance.connect();
+    const stepMs = q.stepSeconds * 1000;
+    const found = await rows<{ start_ms: number; count: number; min: number; max: number; sum: number; sum_sq: number }>(this.seriesConn, `
+      SELECT (epoch_ms(ts) // ${stepMs}) * ${stepMs} AS start_ms, count(*) AS count, min(value) AS min, max(value) AS max, sum(value) AS sum, sum(value * value) AS sum_sq
+      FROM read_parquet(${litList(paths)})
+      WHERE device_key = ${lit(devicePseudonym(this.opts.pseudonymKey, q.device))} AND metric = ${lit(q.metric)}
+        AND ts >= TIMESTAMPTZ ${lit(q.from.toISOString())} AND ts < TIMESTAMPTZ ${lit(q.to.toISOString())}
+      GROUP BY start_ms ORDER BY start_ms`);
+    return found.map((r) => ({ start: new Date(r.start_ms), count: r.count, min: r.min, max: r.max, sum: r.sum, sumSq: r.sum_sq }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    this.seriesConn?.closeSync();
+    this.conn.closeSync();
+    this.instance.closeSync();
+    await this.release();
+  }
+}
