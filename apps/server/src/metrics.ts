@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngestObserver } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
-import type { Delivery } from '@strata/lake';
+import type { Delivery, Lakehouse } from '@strata/lake';
 import type { StateConsumer } from '@strata/db';
 
 /** Why an ingest request was refused; bounded, so it can be a label. */
@@ -19,7 +19,7 @@ export interface Metrics {
  * status codes, reasons, consumer groups; never a device id. One registry per app instance so
  * tests can build many.
  */
-export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer }): Metrics {
+export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer; lake?: Lakehouse }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'strata_' });
   // prom-client names these gauges `_total`, which promtool rejects as counter-like: drop them.
@@ -93,6 +93,26 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
       registers: [registry],
       collect() {
         this.set(state.stats().retrying ? 1 : 0);
+      },
+    });
+  }
+
+  const lake = deps.lake;
+  if (lake) {
+    const fromStats = countersOf(() => lake.stats());
+    fromStats('strata_lake_runs_total', 'Lake job runs started (scheduled or by hand).', (s) => s.runs);
+    fromStats('strata_lake_failed_runs_total', 'Lake job runs that failed (retried at the next tick).', (s) => s.failedRuns);
+    fromStats('strata_lake_bronze_rows_total', 'Rows written to bronze.', (s) => s.rowsWritten.bronze);
+    fromStats('strata_lake_silver_rows_total', 'Rows written to silver.', (s) => s.rowsWritten.silver);
+    fromStats('strata_lake_gold_rows_total', 'Rows written to the gold tables.', (s) => s.rowsWritten.gold);
+    fromStats('strata_lake_quarantined_rows_total', 'Rows sent to quarantine/ by bronze.', (s) => s.quarantined);
+    fromStats('strata_lake_duplicate_events_total', 'Events bronze dropped as duplicates of an event it holds.', (s) => s.duplicates);
+    new Gauge({
+      name: 'strata_lake_last_success_timestamp_seconds',
+      help: 'When the last lake run succeeded (Unix seconds; 0 before the first).',
+      registers: [registry],
+      collect() {
+        this.set((lake.stats().lastSuccessAt ?? 0) / 1000);
       },
     });
   }

@@ -111,7 +111,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     }
     const known = config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
     if (known) closers.push(async () => known.close());
-    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery, state });
+    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery, state, ...(lake && { lake: lake.lakehouse }) });
     const { parseWorkers, minTimestamp, ...limits } = config.ingest;
     const pool = parseWorkers > 0
       ? new ParsePool({ workers: parseWorkers, onWorkerError: (err) => logger.error({ err }, 'parse worker failed; replaced') })

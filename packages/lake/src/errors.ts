@@ -1,7 +1,7 @@
 import { defineErrors } from '@strata/core';
 
 export const lakeErrors = defineErrors({
-  STRATA_ERR_LAKE_BAD_OPTION: { status: 400, message: 'invalid delivery option {option}: {reason}' },
+  STRATA_ERR_LAKE_BAD_OPTION: { status: 400, message: 'invalid option {option}: {reason}' },
   STRATA_ERR_LAKE_DELIVERY_STOPPED: { status: 503, message: 'delivery of topic {topic} (group {group}) is stopped' },
   STRATA_ERR_LAKE_STATE_CORRUPT: { status: 500, message: 'lake state object {key} is unreadable: {reason}' },
   STRATA_ERR_LAKE_BAD_SETTING: { status: 400, message: 'invalid lake setting {setting}: {reason}' },

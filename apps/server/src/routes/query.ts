@@ -48,7 +48,8 @@ function roleOf(caller: Caller): QueryRole {
  * A device-bound key is refused: the lake's tables cannot be narrowed to its one device.
  */
 export async function queryRoutes(app: FastifyInstance, opts: { lake: Lakehouse; db: Db }): Promise<void> {
-  const query = new LakeQuery(opts.lake);
+  // Query spills go next to the jobs' (the data directory's disk), not to the OS temp dir.
+  const query = new LakeQuery(opts.lake, { stagingDir: opts.lake.stagingDir });
   app.addHook('onClose', () => query.close());
 
   app.post<{ Body: QueryBody }>(

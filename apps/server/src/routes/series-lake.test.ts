@@ -37,6 +37,13 @@ describe('GET /v1/devices/:id/series before the store retention', () => {
     expect((await seriesOf(from, to)).map((b) => b.count)).toEqual([0, 0]);
 
     await t.platform.lake!.run();
+    // Operators see the lake's work in /metrics (the scheduler may have run too: at least ours).
+    const metrics = (await t.platform.app.inject({ method: 'GET', url: '/metrics', headers: auth(t.adminKey) })).body;
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('strata_lake_runs_total')).toBeGreaterThanOrEqual(1);
+    expect(value('strata_lake_failed_runs_total')).toBe(0);
+    expect(value('strata_lake_bronze_rows_total')).toBe(4);
+    expect(value('strata_lake_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600);
     expect(await seriesOf(from, to)).toEqual([
       { start: from, count: 2, min: 20, max: 24, avg: 22, stddev: 2 },
       { start: at(60), count: 1, min: 30, max: 30, avg: 30, stddev: 0 },

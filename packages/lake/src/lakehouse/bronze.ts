@@ -16,7 +16,7 @@
  *    crash, the same event in two raw objects, a replay);
  *  - rows are written as one new file per touched day, the manifest is committed (the batch's
  *    objects marked done in the same put), and only then are the next objects read.
- * A day partition with more than `maxFilesPerPartition` files is compacted at the end of the run.
+ * A day partition with more than `maxFilesPerPartition` files is compacted at the end of a run.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
@@ -172,7 +172,8 @@ async function loadEvents(ctx: JobContext, objs: RawObject[]): Promise<Quarantin
     metrics MAP(VARCHAR, DOUBLE), tags MAP(VARCHAR, VARCHAR), received_at TIMESTAMPTZ, received_text VARCHAR, source VARCHAR, reason VARCHAR)`);
   // An INSERT is all or nothing: when the batch fails, each object is tried alone, and the ones
   // the typed reader refuses are screened line by line.
-  const insert = (group: typeof sources) => conn.run(`INSERT INTO ev SELECT *, ${EVENT_REASON} FROM (
+  const reason = eventReason(ctx);
+  const insert = (group: typeof sources) => conn.run(`INSERT INTO ev SELECT *, ${reason} FROM (
     SELECT s.raw_key, s.src_order, r.id, r.device, r.ts AS ts_text, try_cast(r.ts AS TIMESTAMPTZ) AS ts, r.metrics, r.tags,
       try_cast(r.received_at AS TIMESTAMPTZ) AS received_at, r.received_at AS received_text, r.source
     FROM ${readEvents(group.map((s) => s.path))} r
@@ -212,20 +213,26 @@ async function loadEvents(ctx: JobContext, objs: RawObject[]): Promise<Quarantin
 }
 
 /**
- * Reason an event is refused whole, as SQL (NULL when valid). A metric with a bad name or a
+ * Reason an event is refused whole, as SQL (NULL when valid); `cutoff` is a checked date string. A metric with a bad name or a
  * value out of DOUBLE's range refuses its event (ingest never lets those through; a value that
  * is not a number at all is split off alone by the slow path).
  */
-const EVENT_REASON = `CASE
+function eventReason(ctx: JobContext): string {
+  // Late data for a day bronze no longer keeps would be written and dropped in the same run.
+  const days = ctx.settings.retentionDays.bronze;
+  const cutoff = days > 0 ? new Date(ctx.now() - days * 86_400_000).toISOString().slice(0, 10) : undefined;
+  return `CASE
   WHEN id IS NULL OR NOT regexp_full_match(id, '${ID_RE}') THEN 'invalid or missing event id'
   WHEN device IS NULL OR NOT regexp_full_match(device, '${ID_RE}') THEN 'invalid or missing device id'
   WHEN ts IS NULL OR ts < TIMESTAMPTZ '2000-01-01' OR ts >= TIMESTAMPTZ '10000-01-01' THEN 'invalid or missing event time: ' || coalesce(ts_text, 'null')
+  ${cutoff !== undefined ? `WHEN ts < TIMESTAMPTZ '${cutoff}' THEN 'older than bronze retention (${days} days)'` : ''}
   WHEN received_at IS NULL THEN 'invalid or missing received_at: ' || coalesce(received_text, 'null')
   WHEN metrics IS NULL OR cardinality(metrics) = 0 THEN 'no metrics'
   WHEN NOT list_bool_and(list_transform(map_keys(metrics), k -> regexp_full_match(k, '${METRIC_RE}'))) THEN 'invalid metric name'
   WHEN cardinality(metrics) <> len(list_distinct(map_keys(metrics))) THEN 'duplicate metric name'
   WHEN NOT list_bool_and(list_transform(map_values(metrics), v -> v IS NOT NULL AND isfinite(v))) THEN 'metric value is null or out of range'
 END`;
+}
 
 /**
  * Units normalised from the `unit.<metric>` tag (SenML's `u`, kept by ingest): temperatures to
@@ -320,8 +327,9 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
 
   const runId = uuidv7();
   let changed = false;
-  for (const day of touched) {
-    if ((bronzeParts[day]?.files.length ?? 0) > settings.maxFilesPerPartition) {
+  // Every day, not only this run's: a run that crashed after its appends left days to compact.
+  for (const day of Object.keys(bronzeParts)) {
+    if (bronzeParts[day]!.files.length > settings.maxFilesPerPartition) {
       await compactPartition(ctx, BRONZE, bronzeParts, day, runId, 'device_id, ts');
       changed = true;
     }

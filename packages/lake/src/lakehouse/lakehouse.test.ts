@@ -77,6 +77,7 @@ describe('bronze', () => {
     expect(await dump(t)).toEqual(before);
     expect(before.bronze!.map((r) => r.event_id)).toEqual(['e1', 'e2', 'e3']);
     expect(before.silver).toHaveLength(3);
+    expect(t.lake.stats()).toMatchObject({ runs: 3, failedRuns: 0, rowsWritten: { bronze: 3, silver: 5 }, duplicates: 4, quarantined: 0 });
   });
 
   it('keeps events of different devices, or of one device at different times, that share an id', async () => {
@@ -294,6 +295,11 @@ describe('commits and crashes', () => {
     expect(d.gold_daily).toHaveLength(2);
     now = Date.parse('2026-12-01T00:00:00Z');
     expect((await t.lake.run()).layers.map((l) => l.dropped)).toEqual([['2026-11-24'], [DAY, '2026-11-24'], []]);
+    // Late data for a day bronze no longer keeps is quarantined (and counted), not written and dropped.
+    await putRaw(t.store, at('10:00'), '0-2-2', [event('later', 'm-1', at('10:05'), { rpm: 3 })]);
+    now = Date.parse('2026-12-01T00:00:00Z');
+    expect((await t.lake.run({ layers: ['bronze'] })).layers[0]).toMatchObject({ rowsWritten: 0, quarantined: 1 });
+    expect(t.lake.stats().quarantined).toBe(1);
   });
 });
 

@@ -20,6 +20,18 @@ import { LAKE_LAYERS, type DeviceMeta, type LakeLayer, type LakeOptions, type La
 
 const MiB = 1024 * 1024;
 
+/** Counters since open, for `/metrics`. */
+export interface LakeStats {
+  runs: number;
+  failedRuns: number;
+  /** Rows written per layer (bronze and silver: long rows; gold: aggregate rows). */
+  rowsWritten: Record<LakeLayer, number>;
+  quarantined: number;
+  duplicates: number;
+  /** `now()` ms of the end of the last run that succeeded, or null. */
+  lastSuccessAt: number | null;
+}
+
 export interface LakeSeriesBucket {
   start: Date;
   count: number;
@@ -75,6 +87,7 @@ export class Lakehouse {
   private closed = false;
   private stagedSeq = 0;
   private seriesConn: DuckDBConnection | undefined;
+  private readonly counters: LakeStats = { runs: 0, failedRuns: 0, rowsWritten: { bronze: 0, silver: 0, gold: 0 }, quarantined: 0, duplicates: 0, lastSuccessAt: null };
 
   private constructor(
     private readonly opts: LakeOptions,
@@ -112,6 +125,11 @@ export class Lakehouse {
     return this.opts.store;
   }
 
+  /** The lake's local scratch directory (its lock, job scratch, spills). */
+  get stagingDir(): string {
+    return this.opts.stagingDir;
+  }
+
   /** Runs the layers in order (bronze, silver, gold by default), one run at a time. */
   run(runOpts: RunOptions = {}): Promise<RunSummary> {
     const next = this.queue.then(() => this.runNow(runOpts));
@@ -119,8 +137,24 @@ export class Lakehouse {
     return next;
   }
 
+  stats(): LakeStats {
+    return { ...this.counters, rowsWritten: { ...this.counters.rowsWritten } };
+  }
+
   private async runNow(runOpts: RunOptions): Promise<RunSummary> {
     if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+    this.counters.runs++;
+    try {
+      const summary = await this.runLayers(runOpts);
+      this.counters.lastSuccessAt = (this.opts.now ?? Date.now)();
+      return summary;
+    } catch (err) {
+      this.counters.failedRuns++;
+      throw err;
+    }
+  }
+
+  private async runLayers(runOpts: RunOptions): Promise<RunSummary> {
     const started = performance.now();
     const layers = LAKE_LAYERS.filter((l) => (runOpts.layers ?? LAKE_LAYERS).includes(l));
     const ctx = this.context();
@@ -132,6 +166,9 @@ export class Lakehouse {
         s.seconds = (performance.now() - t0) / 1000;
         ctx.logger.info({ ...s, partitions: s.partitions.length, dropped: s.dropped.length }, 'lake layer done');
         summaries.push(s);
+        this.counters.rowsWritten[layer] += s.rowsWritten;
+        this.counters.quarantined += s.quarantined;
+        this.counters.duplicates += s.duplicates;
       }
     } finally {
       await rm(join(this.opts.stagingDir, 'jobs'), { recursive: true, force: true });
