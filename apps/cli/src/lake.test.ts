@@ -7,7 +7,6 @@ import { seededDataDir } from '@strata/db/testing';
 import { hourPath, type RunSummary } from '@strata/lake';
 import { strata } from './test-support.js';
 
-
 // Two hours ago, so retention keeps it whatever today is.
 const HOUR = Math.floor((Date.now() - 2 * 3_600_000) / 3_600_000) * 3_600_000;
 const at = (minute: number) => new Date(HOUR + minute * 60_000).toISOString();

@@ -8,7 +8,6 @@ import { openEmbeddedStream, type StreamRecord } from '@strata/stream';
 import { startServerProcess } from '@strata/testkit';
 import { strata } from './test-support.js';
 
-
 const T0 = Date.UTC(2025, 11, 4, 10);
 const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
 
