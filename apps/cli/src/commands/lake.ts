@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '@strata/config';
 import { lakeDevices, openDatabase, platformSecret } from '@strata/db';
-import { Lakehouse, LAKE_LAYERS, type LakeLayer, type RunSummary } from '@strata/lake';
+import { Lakehouse, LAKE_LAYERS, parseLakeTime, type LakeLayer, type RunSummary } from '@strata/lake';
 import { createLogger } from '@strata/server';
 import { openLocalStore } from '@strata/storage';
 import { commonOverrides, list, type CommonFlags } from '../options.js';
@@ -27,12 +27,10 @@ export function layers(value: string, previous: LakeLayer[] = []): LakeLayer[] {
   return out;
 }
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/;
-
 /** `--since`: a UTC date (2025-12-04) or an RFC 3339 time with its offset. */
 export function since(value: string): number {
-  const ms = ISO_TIME.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('must be a date (2025-12-04, UTC) or a time with offset (2025-12-04T10:00:00Z)');
+  const ms = parseLakeTime(value);
+  if (ms === undefined) throw new InvalidArgumentError('must be a date (2025-12-04, UTC) or a time with offset (2025-12-04T10:00:00Z)');
   return ms;
 }
 

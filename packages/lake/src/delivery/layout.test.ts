@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StreamRecord } from '@strata/stream';
-import { encodeRecord, hourPath, objectKey, stateKey, UnitLines } from './layout.js';
+import { encodeRecord, hourPath, hourPrefixes, objectKey, stateKey, UnitLines } from './layout.js';
 
 function rec(offset: number, value: string | Buffer, ts: number, partition = 3): StreamRecord {
   return { topic: 't', partition, offset, key: 'dev-1', value: Buffer.isBuffer(value) ? value : Buffer.from(value), ts, appendTime: Date.UTC(2025, 5, 1, 12) };
@@ -103,5 +103,18 @@ describe('raw zone layout', () => {
     expect(line.zone).toBe('errors');
     expect(line.hour).toBe('year=2025/month=06/day=01/hour=12');
     expect(JSON.parse(line.line.toString()).reason).toMatch(/event time out of range/);
+  });
+});
+
+describe('hourPrefixes', () => {
+  it('takes whole years, months and days as one prefix each', () => {
+    expect(hourPrefixes('raw', 't', Date.UTC(2024, 11, 31, 23), Date.UTC(2026, 2, 2, 1))).toEqual([
+      'raw/t/year=2024/month=12/day=31/hour=23/',
+      'raw/t/year=2025/',
+      'raw/t/year=2026/month=01/',
+      'raw/t/year=2026/month=02/',
+      'raw/t/year=2026/month=03/day=01/',
+      'raw/t/year=2026/month=03/day=02/hour=00/',
+    ]);
   });
 });

@@ -61,6 +61,42 @@ export function stateKey(group: string, topic: string, partition: number): strin
   return `_state/delivery/${group}/${topic}-${partition}.json`;
 }
 
+const DAY_MS = 24 * HOUR_MS;
+const OBJECT_KEY = /\/year=(\d{4})\/month=(\d{2})\/day=(\d{2})\/hour=(\d{2})\/[^/]+\.ndjson\.gz$/;
+
+/** The event hour (Unix ms) an object key of this layout is filed under, or undefined for other keys. */
+export function objectHour(key: string): number | undefined {
+  const m = OBJECT_KEY.exec(key);
+  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4])) : undefined;
+}
+
+/**
+ * The fewest partition prefixes of `<zone>/<topic>/` covering the hours [fromHour, toHour) (Unix
+ * ms, hour-aligned): a year, month or day lying wholly inside as one prefix, hours at the edges.
+ */
+export function hourPrefixes(zone: Zone, topic: string, fromHour: number, toHour: number): string[] {
+  const out: string[] = [];
+  for (let c = fromHour; c < toHour; ) {
+    const d = new Date(c);
+    const [y, mo, day, h] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours()];
+    const base = `${zone}/${topic}/year=${pad(y, 4)}/`;
+    if (h === 0 && day === 1 && mo === 0 && Date.UTC(y + 1, 0, 1) <= toHour) {
+      out.push(base);
+      c = Date.UTC(y + 1, 0, 1);
+    } else if (h === 0 && day === 1 && Date.UTC(y, mo + 1, 1) <= toHour) {
+      out.push(`${base}month=${pad(mo + 1)}/`);
+      c = Date.UTC(y, mo + 1, 1);
+    } else if (h === 0 && c + DAY_MS <= toHour) {
+      out.push(`${base}month=${pad(mo + 1)}/day=${pad(day)}/`);
+      c += DAY_MS;
+    } else {
+      out.push(`${base}month=${pad(mo + 1)}/day=${pad(day)}/hour=${pad(h)}/`);
+      c += HOUR_MS;
+    }
+  }
+  return out;
+}
+
 function bounded(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }

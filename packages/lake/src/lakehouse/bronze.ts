@@ -26,6 +26,7 @@ import { uuidv7 } from '@strata/core';
 import type { JobContext } from './lakehouse.js';
 import { lit, litList, rows } from './duck.js';
 import { loadManifest, removeUnlisted, saveManifest, type LayerManifest } from './manifest.js';
+import { hourPrefixes, objectHour } from '../delivery/layout.js';
 import { appendPartitionFiles, dropExpired, writePartitioned, compactPartition } from './files.js';
 import { tableSpec } from './tables.js';
 import type { LayerSummary } from './types.js';
@@ -49,37 +50,23 @@ interface RawObject {
   zone: 'raw' | 'errors';
 }
 
-const HOUR_PATH = /\/year=(\d{4})\/month=(\d{2})\/day=(\d{2})\/hour=\d{2}\//;
+const HOUR_MS = 3_600_000;
 
-function dayOfKey(key: string): string | undefined {
-  const m = HOUR_PATH.exec(key);
-  return m ? `${m[1]}-${m[2]}-${m[3]}` : undefined;
-}
-
-const DAY_MS = 86_400_000;
-
-function dayPrefixes(base: string, since: number, now: number): string[] {
-  const out: string[] = [];
-  for (let t = Math.floor(since / DAY_MS) * DAY_MS; t <= now + DAY_MS; t += DAY_MS) {
-    const d = new Date(t).toISOString();
-    out.push(`${base}year=${d.slice(0, 4)}/month=${d.slice(5, 7)}/day=${d.slice(8, 10)}/`);
-  }
-  return out;
-}
-
-/** Objects of raw/ and errors/ not yet read (or rewritten with another size since), in key order. */
+/**
+ * Objects of raw/ and errors/ not yet read (or rewritten with another size since), in key order;
+ * with `since`, only the hour prefixes from its hour on are listed.
+ */
 async function newObjects(ctx: JobContext, m: LayerManifest, since: number | undefined): Promise<RawObject[]> {
   const found: RawObject[] = [];
   for (const zone of ['raw', 'errors'] as const) {
-    const base = `${zone}/${ctx.topic}/`;
-    const prefixes = since === undefined ? [base] : dayPrefixes(base, since, ctx.now());
+    // Ingest accepts event times up to a day ahead of the clock.
+    const prefixes = since === undefined ? [`${zone}/${ctx.topic}/`] : hourPrefixes(zone, ctx.topic, Math.floor(since / HOUR_MS) * HOUR_MS, ctx.now() + 24 * HOUR_MS);
     for (const prefix of prefixes) {
       for await (const o of ctx.store.list(prefix)) {
-        if (!o.key.endsWith('.ndjson.gz') || m.rawDone[o.key] === o.size) continue;
-        const day = dayOfKey(o.key);
-        if (day === undefined) continue; // not of the Firehose layout: not ours
-        if (since !== undefined && Date.parse(`${day}T23:59:59.999Z`) < since) continue;
-        found.push({ key: o.key, size: o.size, day, zone });
+        if (m.rawDone[o.key] === o.size) continue;
+        const hour = objectHour(o.key);
+        if (hour === undefined) continue; // not of the Firehose layout: not ours
+        found.push({ key: o.key, size: o.size, day: new Date(hour).toISOString().slice(0, 10), zone });
       }
     }
   }
@@ -110,13 +97,12 @@ function readEvents(paths: readonly string[]): string {
 }
 
 interface QuarantineLine {
+  /** Its raw object's day. */
+  day: string;
   raw_key: string;
   reason: string;
   raw: string;
 }
-
-/** The day of a raw key's hour path, as SQL: quarantine rows are filed under their object's day. */
-const KEY_DAY = `make_date(regexp_extract(raw_key, '/year=(\\d{4})/', 1)::INT, regexp_extract(raw_key, '/month=(\\d{2})/', 1)::INT, regexp_extract(raw_key, '/day=(\\d{2})/', 1)::INT)`;
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 300);
 
@@ -130,7 +116,7 @@ async function screenObject(o: RawObject, path: string, bad: QuarantineLine[]): 
   try {
     text = await gunzipAsync(await readFile(path));
   } catch (err) {
-    bad.push({ raw_key: o.key, reason: `object is not readable gzip: ${errorText(err)}`, raw: '' });
+    bad.push({ day: o.day, raw_key: o.key, reason: `object is not readable gzip: ${errorText(err)}`, raw: '' });
     return [];
   }
   const good: Buffer[] = [];
@@ -141,7 +127,7 @@ async function screenObject(o: RawObject, path: string, bad: QuarantineLine[]): 
     start = end + 1;
     if (line.length === 0) continue;
     if (!isUtf8(line)) {
-      bad.push({ raw_key: o.key, reason: 'line is not valid UTF-8', raw: line.toString('latin1').slice(0, MAX_RAW_CHARS) });
+      bad.push({ day: o.day, raw_key: o.key, reason: 'line is not valid UTF-8', raw: line.toString('latin1').slice(0, MAX_RAW_CHARS) });
       continue;
     }
     const s = line.toString('utf8');
@@ -149,11 +135,11 @@ async function screenObject(o: RawObject, path: string, bad: QuarantineLine[]): 
     try {
       parsed = JSON.parse(s);
     } catch (err) {
-      bad.push({ raw_key: o.key, reason: `invalid JSON: ${errorText(err)}`, raw: s.slice(0, MAX_RAW_CHARS) });
+      bad.push({ day: o.day, raw_key: o.key, reason: `invalid JSON: ${errorText(err)}`, raw: s.slice(0, MAX_RAW_CHARS) });
       continue;
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      bad.push({ raw_key: o.key, reason: 'not a JSON object', raw: s.slice(0, MAX_RAW_CHARS) });
+      bad.push({ day: o.day, raw_key: o.key, reason: 'not a JSON object', raw: s.slice(0, MAX_RAW_CHARS) });
       continue;
     }
     good.push(line);
@@ -167,18 +153,19 @@ async function screenObject(o: RawObject, path: string, bad: QuarantineLine[]): 
  */
 async function loadEvents(ctx: JobContext, objs: RawObject[]): Promise<QuarantineLine[]> {
   const { conn } = ctx;
-  const sources = await Promise.all(objs.map(async (o, order) => ({ path: await ctx.localFile(o.key), key: o.key, order })));
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ev (raw_key VARCHAR, src_order INTEGER, id VARCHAR, device VARCHAR, ts_text VARCHAR, ts TIMESTAMPTZ,
+  const sources = await Promise.all(objs.map(async (o, order) => ({ path: await ctx.localFile(o.key), key: o.key, day: o.day, order })));
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ev (raw_key VARCHAR, src_order INTEGER, obj_day DATE, id VARCHAR, device VARCHAR, ts_text VARCHAR, ts TIMESTAMPTZ,
     metrics MAP(VARCHAR, DOUBLE), tags MAP(VARCHAR, VARCHAR), received_at TIMESTAMPTZ, received_text VARCHAR, source VARCHAR, reason VARCHAR)`);
   // An INSERT is all or nothing: when the batch fails, each object is tried alone, and the ones
   // the typed reader refuses are screened line by line.
   const reason = eventReason(ctx);
   const insert = (group: typeof sources) => conn.run(`INSERT INTO ev SELECT *, ${reason} FROM (
-    SELECT s.raw_key, s.src_order, r.id, r.device, r.ts AS ts_text, try_cast(r.ts AS TIMESTAMPTZ) AS ts, r.metrics, r.tags,
+    SELECT s.raw_key, s.src_order, s.obj_day, r.id, r.device, r.ts AS ts_text, try_cast(r.ts AS TIMESTAMPTZ) AS ts, r.metrics, r.tags,
       try_cast(r.received_at AS TIMESTAMPTZ) AS received_at, r.received_at AS received_text, r.source
     FROM ${readEvents(group.map((s) => s.path))} r
     JOIN (SELECT unnest(${litList(group.map((s) => s.path))}) AS path, unnest(${litList(group.map((s) => s.key))}) AS raw_key,
-      unnest([${group.map((s) => s.order).join(', ')}]) AS src_order) s ON r.filename = s.path)`);
+      unnest([${group.map((s) => s.order).join(', ')}]) AS src_order, unnest(${litList(group.map((s) => s.day))})::DATE AS obj_day) s
+      ON r.filename = s.path)`);
   const quarantined: QuarantineLine[] = [];
   if (sources.length === 0) return quarantined;
   // Lines the typed reader refuses are found by halving: a few inserts per bad line.
@@ -190,7 +177,7 @@ async function loadEvents(ctx: JobContext, objs: RawObject[]): Promise<Quarantin
       await insert([{ ...s, path }]);
     } catch (err) {
       if (lines.length === 1) {
-        quarantined.push({ raw_key: s.key, reason: `not readable as an event: ${errorText(err)}`, raw: lines[0]!.toString('utf8').slice(0, MAX_RAW_CHARS) });
+        quarantined.push({ day: s.day, raw_key: s.key, reason: `not readable as an event: ${errorText(err)}`, raw: lines[0]!.toString('utf8').slice(0, MAX_RAW_CHARS) });
         return;
       }
       const half = Math.ceil(lines.length / 2);
@@ -260,12 +247,11 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
     const errObjs = batch.filter((o) => o.zone === 'errors');
     const screened = await loadEvents(ctx, rawObjs);
 
-    // Quarantine: delivery's errors/ lines, screened lines, refused events, refused metrics.
+    // Quarantine: lines the slow path refused, delivery's errors/ lines, refused events.
     await conn.run(`CREATE OR REPLACE TEMP TABLE q (day DATE, raw_key VARCHAR, reason VARCHAR, event_id VARCHAR, device_id VARCHAR, metric VARCHAR, raw VARCHAR)`);
-    const dayOf = new Map(batch.map((o) => [o.key, o.day]));
     if (screened.length > 0) {
       const path = ctx.scratchFile('quarantine.ndjson');
-      await writeFile(path, screened.map((l) => JSON.stringify({ ...l, day: dayOf.get(l.raw_key) })).join('\n'));
+      await writeFile(path, screened.map((l) => JSON.stringify(l)).join('\n'));
       await conn.run(`INSERT INTO q SELECT day, raw_key, reason, NULL, NULL, NULL, raw FROM read_json(${lit(path)}, format = 'newline_delimited', columns = {day: 'DATE', raw_key: 'VARCHAR', reason: 'VARCHAR', raw: 'VARCHAR'})`);
     }
     for (const o of errObjs) {
@@ -279,7 +265,7 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
         await conn.run(`INSERT INTO q VALUES (${lit(o.day)}::DATE, ${lit(o.key)}, ${lit(`delivery errors object is not readable: ${errorText(err)}`)}, NULL, NULL, NULL, '')`);
       }
     }
-    await conn.run(`INSERT INTO q SELECT ${KEY_DAY}, raw_key, reason, id, device, NULL,
+    await conn.run(`INSERT INTO q SELECT obj_day, raw_key, reason, id, device, NULL,
         to_json({id: id, device: device, ts: ts_text, metrics: metrics, tags: tags, received_at: received_text, source: source})::VARCHAR
       FROM ev WHERE reason IS NOT NULL`);
 

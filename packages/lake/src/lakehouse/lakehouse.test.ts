@@ -280,6 +280,22 @@ describe('commits and crashes', () => {
     expect((await dump(t)).bronze!.map((r) => r.event_id)).toEqual(['e0', 'e1', 'e2']);
   });
 
+  it('compacts an over-full day even when the run brings it nothing new (left so by an earlier run)', async () => {
+    const t = await testLake();
+    for (let i = 0; i < 3; i++) {
+      await putRaw(t.store, at('10:00'), `0-${i}-${i}`, [event(`e${i}`, 'm-1', at(`10:0${i}`), { rpm: i })]);
+      await t.lake.run({ layers: ['bronze'] });
+    }
+    const bronzeFiles = async () => (await t.lake.tables('admin')).find((x) => x.spec.view === 'bronze')!.paths;
+    expect(await bronzeFiles()).toHaveLength(3);
+    await t.lake.close();
+    const { Lakehouse } = await import('./lakehouse.js');
+    t.lake = await Lakehouse.open({ store: t.store, stagingDir: `${t.dir}/staging`, pseudonymKey: Buffer.alloc(32, 7), devices: async () => [], settings: { maxFilesPerPartition: 2 } });
+    expect((await t.lake.run({ layers: ['bronze'] })).layers[0]!.objectsRead).toBe(0);
+    expect(await bronzeFiles()).toHaveLength(1);
+    expect((await dump(t)).bronze!.map((r) => r.event_id)).toEqual(['e0', 'e1', 'e2']);
+  });
+
   it('drops day partitions past retention', async () => {
     let now = Date.parse('2026-11-24T12:00:00Z');
     const t = await testLake({ retentionDays: { bronze: 4, quarantine: 4, silver: 5, gold: 0 } }, () => now);

@@ -400,7 +400,7 @@ async function checkFunctions(conn: DuckDBConnection, sql: string): Promise<void
 }
 
 /** `CREATE VIEW` of a table over its files, typed as the spec says; an empty table is an empty view of the same columns. */
-export function viewDdl(spec: TableSpec, paths: readonly string[]): string {
+function viewDdl(spec: TableSpec, paths: readonly string[]): string {
   const view = `"${spec.view}"`;
   if (paths.length === 0) {
     const cols = [...spec.columns.map(([c, t]) => `NULL::${t} AS "${c}"`), 'NULL::DATE AS dt'].join(', ');
@@ -426,7 +426,7 @@ const BIGINT_TYPES = new Set<DuckDBTypeId>([DuckDBTypeId.BIGINT, DuckDBTypeId.UB
  * without one, DATEs as `YYYY-MM-DD`, INTERVALs as DuckDB's text, NaN and infinities as strings.
  * Lists, structs and maps keep their shape with the same rules inside.
  */
-export const toJsonSafe: DuckDBValueConverter<Json> = (value, type, converter) => {
+const toJsonSafe: DuckDBValueConverter<Json> = (value, type, converter) => {
   if (value === null || value === undefined) return null;
   if (BIGINT_TYPES.has(type.typeId) && typeof value === 'bigint') {
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();

@@ -5,7 +5,7 @@ import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { memoryLogger, tempDir } from '@strata/testkit';
 import { hourPath, objectKey } from '../delivery/layout.js';
 import { lakeErrors } from '../errors.js';
-import { hourPrefixes, replayRaw, replayWindow } from './replay.js';
+import { replayRaw, replayWindow } from './replay.js';
 
 const TOPIC = 'telemetry';
 const H = 3_600_000;
@@ -170,18 +170,6 @@ describe('replayRaw', () => {
   });
 });
 
-describe('hourPrefixes', () => {
-  it('takes whole years, months and days as one prefix each', () => {
-    expect(hourPrefixes('t', Date.UTC(2024, 11, 31, 23), Date.UTC(2026, 2, 2, 1))).toEqual([
-      'raw/t/year=2024/month=12/day=31/hour=23/',
-      'raw/t/year=2025/',
-      'raw/t/year=2026/month=01/',
-      'raw/t/year=2026/month=02/',
-      'raw/t/year=2026/month=03/day=01/',
-      'raw/t/year=2026/month=03/day=02/hour=00/',
-    ]);
-  });
-});
 
 describe('replayWindow', () => {
   it('reads RFC 3339 times and dates', () => {

@@ -22,11 +22,12 @@ import { DEFAULT_INGEST_LIMITS, DEVICE_ID_PATTERN, EVENT_ID_PATTERN, silentLogge
 import { streamErrors, type AppendRecord, type Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
 import { lakeErrors } from '../errors.js';
+import { hourPrefixes, objectHour } from '../delivery/layout.js';
 
 const gunzipAsync = promisify(gunzip);
 
 const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+
 /** Latest event time with a four-digit year, as in the raw zone. */
 const MAX_TS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
@@ -78,10 +79,10 @@ export interface ReplayReport {
 
 /** A replay window from user text: RFC 3339 times (or `YYYY-MM-DD`, UTC midnight), `until` after `since`. */
 export function replayWindow(text: { since: string; until?: string | undefined }): { since: number; until?: number } {
-  const since = parseTime(text.since);
+  const since = parseLakeTime(text.since);
   if (since === undefined) throw lakeErrors.STRATA_ERR_LAKE_BAD_OPTION({ option: 'since', reason: `${JSON.stringify(text.since)} is not an RFC 3339 time` });
   if (text.until === undefined) return { since };
-  const until = parseTime(text.until);
+  const until = parseLakeTime(text.until);
   if (until === undefined) throw lakeErrors.STRATA_ERR_LAKE_BAD_OPTION({ option: 'until', reason: `${JSON.stringify(text.until)} is not an RFC 3339 time` });
   if (until <= since) throw lakeErrors.STRATA_ERR_LAKE_BAD_OPTION({ option: 'until', reason: 'must be after since' });
   return { since, until };
@@ -89,8 +90,11 @@ export function replayWindow(text: { since: string; until?: string | undefined }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?([Zz]|([+-])(\d{2}):(\d{2})))?$/;
 
-/** Unix ms of an RFC 3339 time (seconds optional) or a date, undefined when it is not one (no rollover: Feb 30 is refused). */
-function parseTime(text: string): number | undefined {
+/**
+ * Unix ms of an RFC 3339 time (seconds optional) or a UTC date, as `strata replay` and `strata
+ * lake run --since` take them; undefined when it is not one (no rollover: Feb 30 is refused).
+ */
+export function parseLakeTime(text: string): number | undefined {
   const m = RFC3339.exec(text);
   if (!m) return undefined;
   const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => (v === undefined ? undefined : Number(v)));
@@ -108,43 +112,6 @@ function parseTime(text: string): number | undefined {
   }
   const t = local - offsetMs;
   return t >= 0 && t <= MAX_TS ? t : undefined;
-}
-
-const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
-
-/**
- * The fewest partition prefixes covering the hours [fromHour, toHour) (Unix ms, hour-aligned):
- * a year, month or day lying wholly inside as one prefix, hours at the edges.
- */
-export function hourPrefixes(topic: string, fromHour: number, toHour: number): string[] {
-  const out: string[] = [];
-  for (let c = fromHour; c < toHour; ) {
-    const d = new Date(c);
-    const [y, mo, day, h] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours()];
-    const base = `raw/${topic}/year=${pad(y, 4)}/`;
-    if (h === 0 && day === 1 && mo === 0 && Date.UTC(y + 1, 0, 1) <= toHour) {
-      out.push(base);
-      c = Date.UTC(y + 1, 0, 1);
-    } else if (h === 0 && day === 1 && Date.UTC(y, mo + 1, 1) <= toHour) {
-      out.push(`${base}month=${pad(mo + 1)}/`);
-      c = Date.UTC(y, mo + 1, 1);
-    } else if (h === 0 && c + DAY_MS <= toHour) {
-      out.push(`${base}month=${pad(mo + 1)}/day=${pad(day)}/`);
-      c += DAY_MS;
-    } else {
-      out.push(`${base}month=${pad(mo + 1)}/day=${pad(day)}/hour=${pad(h)}/`);
-      c += HOUR_MS;
-    }
-  }
-  return out;
-}
-
-const OBJECT_KEY = /\/year=(\d{4})\/month=(\d{2})\/day=(\d{2})\/hour=(\d{2})\/[^/]+\.ndjson\.gz$/;
-
-/** The event hour (Unix ms) a raw object key is filed under, or undefined for keys that are not raw objects. */
-function objectHour(key: string): number | undefined {
-  const m = OBJECT_KEY.exec(key);
-  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4])) : undefined;
 }
 
 type Line = { device: string; id: string; tsMs: number; value: string } | string;
@@ -197,7 +164,7 @@ export async function replayRaw(opts: ReplayOptions): Promise<ReplayReport> {
   const fromHour = Math.floor(since / HOUR_MS) * HOUR_MS;
   const listUntil = Math.min(opts.until ?? now() + REPLAY_DEFAULTS.horizonMs, MAX_TS + 1);
   const toHour = Math.ceil(listUntil / HOUR_MS) * HOUR_MS;
-  const prefixes = hourPrefixes(topic, fromHour, toHour);
+  const prefixes = hourPrefixes('raw', topic, fromHour, toHour);
   const report: ReplayReport = { objects: 0, events: 0, appended: 0, duplicates: 0, skipped: 0, invalid: 0, unreadable: 0 };
   logger.info({ topic, since: new Date(since).toISOString(), until: opts.until === undefined ? null : new Date(opts.until).toISOString(), devices: devices?.size ?? 'all', prefixes: prefixes.length }, 'replay started');
 

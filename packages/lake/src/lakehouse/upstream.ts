@@ -18,7 +18,7 @@ export function staleDays(upstream: Record<string, PartitionFiles>, m: LayerMani
 
 /**
  * Loads device metadata into temp table `devmeta(device_id, device_key, kind, site, model,
- * interval_s)`, and pseudonyms for device ids of `days` that the store does not know into the
+ * interval_s)`, and pseudonyms for the device ids in `bronzeFiles` that the store does not know into the
  * same table (with null metadata), so every bronze device has a key.
  */
 export async function loadDeviceTable(ctx: JobContext, bronzeFiles: string[]): Promise<void> {
