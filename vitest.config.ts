@@ -9,6 +9,8 @@ const STORE_SUITES = [
   'packages/auth/src/{directory,sessions}.test.ts',
   'apps/server/src/{app,security,limits}.test.ts',
   'apps/server/src/routes/*.test.ts',
+  'packages/rules/src/definition/registry.test.ts',
+  'packages/rules/src/alerts/*.test.ts',
 ];
 
 export default defineConfig({

@@ -197,10 +197,13 @@ describe('when the stream cannot take more', () => {
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('1');
       expect(res.json().error.message).toMatch(/retention cap reached with unread data/);
-      // Space comes back once every group has read the data: delivery (flushed now) and the store.
+      // Space comes back once every group is done with the data: delivery (flushed now), the store,
+      // and the rules (which keep what follows their last state snapshot, taken every 30 s).
       const flushed = await small.platform.app.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(small.adminKey) });
       expect(flushed.statusCode).toBe(200);
       await small.platform.state.caughtUp();
+      await small.platform.rules!.consumer.caughtUp();
+      await small.platform.rules!.consumer.snapshot();
       expect((await post()).statusCode).toBe(200);
     } finally {
       await small.close();

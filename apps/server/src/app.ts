@@ -6,6 +6,7 @@ import { httpIngestPlugin, type IngestService } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
 import type { Delivery, Lakehouse } from '@strata/lake';
+import type { AlertFeed, RuleRegistry } from '@strata/rules';
 import type { IngestRejectReason, Metrics } from './metrics.js';
 import { httpErrors } from './errors.js';
 import { opsRoutes } from './routes/ops.js';
@@ -16,6 +17,8 @@ import { deviceRoutes } from './routes/devices.js';
 import { auditRoutes } from './routes/audit.js';
 import { liveRoutes } from './routes/live.js';
 import { queryRoutes } from './routes/query.js';
+import { ruleRoutes } from './routes/rules.js';
+import { alertRoutes } from './routes/alerts.js';
 import type { LiveHub } from './live-hub.js';
 
 export interface AppOptions {
@@ -37,6 +40,8 @@ export interface AppOptions {
   delivery?: Delivery;
   /** The lakehouse `POST /v1/query` reads; without it the route is absent. */
   lake?: Lakehouse;
+  /** Rules and alerts (`/v1/rules`, `/v1/alerts`, `/v1/notifications`); without it those routes are absent. */
+  rules?: { registry: RuleRegistry; feed: AlertFeed; onChange?: () => void };
   /** Days of rollups the state consumer keeps: series before that come from the lake. */
   rollupRetentionDays?: number;
   metrics: Metrics;
@@ -141,6 +146,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(auditRoutes, { db: opts.db });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
+  if (opts.rules) {
+    await app.register(ruleRoutes, { registry: opts.rules.registry, db: opts.db });
+    await app.register(alertRoutes, { db: opts.db, feed: opts.rules.feed, directory: opts.auth.directory, ...(opts.rules.onChange && { onChange: opts.rules.onChange }) });
+  }
   await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   return app;
 }

@@ -115,7 +115,7 @@ describe('crash safety of the whole server', () => {
       }
       expect(got, device).toBe(count);
     }
-  });
+  }, 180_000);
 
   it.each(['SIGTERM', 'SIGINT'] as const)('on %s stops accepting, flushes delivery and exits 0', async (signal) => {
     const tmp = await seededDataDir(signal.toLowerCase());

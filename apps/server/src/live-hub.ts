@@ -13,7 +13,7 @@
  * - Memory is bounded: each subscription queues at most `maxQueued` events; a subscriber that
  *   falls further behind is ended with reason `overflow` (its queue dropped), never buffered more.
  */
-import type { Logger, TelemetryEvent } from '@strata/core';
+import { Subscription, type Logger, type TelemetryEvent } from '@strata/core';
 import { partitionFor, type Stream, type StreamRecord } from '@strata/stream';
 
 export interface LiveHubOptions {
@@ -26,81 +26,24 @@ export interface LiveHubOptions {
   maxQueued?: number;
 }
 
-/** Why a subscription ended: closed by its owner, too slow to keep up, or the hub shut down. */
-export type LiveEndReason = 'closed' | 'overflow' | 'shutdown';
 
 /** Records read per partition per poll; a full batch polls again at once. */
 const READ_BATCH = 1000;
 
-/**
- * One subscriber's view: `take()` the events queued so far (one consumer at a time), `close()`
- * when done. `ended` resolves with the reason once it is over, however that happened.
- */
-export class LiveSubscription {
-  readonly devices: readonly string[];
-  readonly ended: Promise<LiveEndReason>;
-  /** Per partition: the first offset this subscription is owed. */
-  readonly #from: ReadonlyMap<number, number>;
-  readonly #maxQueued: number;
-  readonly #onEnd: (sub: LiveSubscription) => void;
-  #queue: TelemetryEvent[] = [];
-  #reason: LiveEndReason | undefined;
-  #wake: (() => void) | undefined;
-  #resolveEnded!: (reason: LiveEndReason) => void;
-
-  constructor(devices: readonly string[], from: ReadonlyMap<number, number>, maxQueued: number, onEnd: (sub: LiveSubscription) => void) {
-    this.devices = devices;
-    this.#from = from;
-    this.#maxQueued = maxQueued;
-    this.#onEnd = onEnd;
-    this.ended = new Promise((resolve) => (this.#resolveEnded = resolve));
-  }
-
-  /** The reason it ended, or undefined while it is live. */
-  get endReason(): LiveEndReason | undefined {
-    return this.#reason;
-  }
-
-  /**
-   * The events queued since the last call, waiting up to `waitMs` for one: `[]` when none came in
-   * time, `undefined` once the subscription has ended (queued events are then dropped).
-   */
-  async take(waitMs: number): Promise<TelemetryEvent[] | undefined> {
-    if (this.#reason === undefined && this.#queue.length === 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, waitMs);
-      });
-      clearTimeout(timer);
-      this.#wake = undefined;
-    }
-    if (this.#reason !== undefined) return undefined;
-    const batch = this.#queue;
-    this.#queue = [];
-    return batch;
-  }
-
-  close(): void {
-    this.end('closed');
+/** One subscriber's view: the devices it follows and, per partition, the first offset it is owed. */
+export class LiveSubscription extends Subscription<TelemetryEvent> {
+  constructor(
+    readonly devices: readonly string[],
+    private readonly from: ReadonlyMap<number, number>,
+    maxQueued: number,
+    onEnd: (sub: LiveSubscription) => void,
+  ) {
+    super(maxQueued, onEnd as (sub: Subscription<TelemetryEvent>) => void);
   }
 
   /** @internal Queues an event from `partition` at `offset` unless it predates this subscription. */
   push(event: TelemetryEvent, partition: number, offset: number): void {
-    if (this.#reason !== undefined || offset < (this.#from.get(partition) ?? 0)) return;
-    if (this.#queue.length >= this.#maxQueued) return this.end('overflow');
-    this.#queue.push(event);
-    this.#wake?.();
-  }
-
-  /** @internal */
-  end(reason: LiveEndReason): void {
-    if (this.#reason !== undefined) return;
-    this.#reason = reason;
-    this.#queue = [];
-    this.#wake?.();
-    this.#resolveEnded(reason);
-    this.#onEnd(this);
+    if (offset >= (this.from.get(partition) ?? 0)) this.offer(event);
   }
 }
 

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IngestObserver } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { Delivery, Lakehouse } from '@strata/lake';
+import type { Notifier, OutboxPublisher, RulesConsumer } from '@strata/rules';
 import type { StateConsumer } from '@strata/db';
 
 /** Why an ingest request was refused; bounded, so it can be a label. */
@@ -19,7 +20,7 @@ export interface Metrics {
  * status codes, reasons, consumer groups; never a device id. One registry per app instance so
  * tests can build many.
  */
-export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer; lake?: Lakehouse }): Metrics {
+export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer; lake?: Lakehouse; rules?: { consumer: RulesConsumer; notifier: Notifier; publisher: OutboxPublisher } }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'strata_' });
   // prom-client names these gauges `_total`, which promtool rejects as counter-like: drop them.
@@ -113,6 +114,28 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
       registers: [registry],
       collect() {
         this.set((lake.stats().lastSuccessAt ?? 0) / 1000);
+      },
+    });
+  }
+
+  const rules = deps.rules;
+  if (rules) {
+    const fromRules = countersOf(() => rules.consumer.stats());
+    fromRules('strata_rules_events_total', 'Telemetry events evaluated against the rules.', (s) => s.events);
+    fromRules('strata_rules_invalid_records_total', 'Stream records the rules skipped as not telemetry events.', (s) => s.invalid);
+    fromRules('strata_rules_alert_events_total', 'Alert changes written (opened, repeated, escalated, resolved by rule).', (s) => s.alertEvents);
+    fromRules('strata_rules_snapshots_total', 'Rule state snapshots written.', (s) => s.snapshots);
+    const fromNotifier = countersOf(() => rules.notifier.stats());
+    fromNotifier('strata_notify_delivered_total', 'Notifications delivered (webhook 2xx, e-mail accepted by the SMTP server).', (s) => s.delivered);
+    fromNotifier('strata_notify_failed_attempts_total', 'Notification attempts that failed (retried with backoff).', (s) => s.failedAttempts);
+    fromNotifier('strata_notify_dead_total', 'Notifications given up after the last attempt (dead letters).', (s) => s.dead);
+    countersOf(() => rules.publisher)('strata_alerts_published_total', 'Alert events appended to the alerts topic.', (p) => p.published);
+    new Gauge({
+      name: 'strata_notify_pending',
+      help: 'Notifications waiting to be sent (due or scheduled).',
+      registers: [registry],
+      collect() {
+        this.set(rules.notifier.stats().queued);
       },
     });
   }

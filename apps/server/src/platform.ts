@@ -9,12 +9,14 @@ import { IngestService, ParsePool } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { Lakehouse, startDelivery, startLakeScheduler, type Delivery } from '@strata/lake';
+import { AlertFeed, OutboxPublisher, RuleRegistry, startNotifier, startRulesConsumer, type Notifier, type RulesConsumer } from '@strata/rules';
 import { buildApp, type AppOptions } from './app.js';
 import { LiveHub } from './live-hub.js';
 import { createMetrics } from './metrics.js';
 import { startDemo } from './demo.js';
 
 export const TELEMETRY_TOPIC = 'telemetry';
+export const ALERTS_TOPIC = 'alerts';
 
 export interface Platform {
   /** Base URL the API listens on. */
@@ -29,6 +31,8 @@ export interface Platform {
   lake?: Lakehouse;
   db: Db;
   state: StateConsumer;
+  /** The rules role and its notifier, when `rules.enabled`. */
+  rules?: { consumer: RulesConsumer; notifier: Notifier; registry: RuleRegistry };
   auth: AppOptions['auth'];
   /** Stops accepting, flushes delivery, commits, closes every engine. */
   stop(): Promise<void>;
@@ -56,12 +60,14 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     if (errors.length > 0) throw new AggregateError(errors, `${errors.length} component(s) failed to stop`);
   };
   try {
-    await stream.ensureTopic(TELEMETRY_TOPIC, {
-      partitions: config.stream.partitions,
-      retentionMs: config.stream.retentionMs,
-      retentionBytes: config.stream.retentionBytes,
-      dedupWindowMs: config.stream.dedupWindowMs,
-    });
+    for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC]) {
+      await stream.ensureTopic(topic, {
+        partitions: config.stream.partitions,
+        retentionMs: config.stream.retentionMs,
+        retentionBytes: config.stream.retentionBytes,
+        dedupWindowMs: config.stream.dedupWindowMs,
+      });
+    }
     const store = await openLocalStore({ root: join(config.dataDir, 'lake') });
     closers.push(() => store.close());
     // On a thread of its own: the embedded engine's WASM and the state consumer's decoding would
@@ -93,6 +99,17 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       logger: logger.child({ component: 'delivery' }),
     });
     closers.push(() => delivery.stop());
+    // Alert events reach the lake's raw zone too (raw/alerts/...), for history and analysis.
+    const alertDelivery = await startDelivery({
+      stream,
+      store,
+      topic: ALERTS_TOPIC,
+      flushBytes: config.delivery.flushBytes,
+      flushIntervalMs: config.delivery.flushIntervalMs,
+      gzipLevel: config.delivery.gzipLevel,
+      logger: logger.child({ component: 'delivery', topic: ALERTS_TOPIC }),
+    });
+    closers.push(() => alertDelivery.stop());
     const state = await startStateConsumer({
       db,
       applier,
@@ -109,9 +126,20 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       closers.push(() => lake.lakehouse.close());
       closers.push(() => lake.scheduler.stop()); // first: lets a run in progress finish
     }
+    const registry = await RuleRegistry.open({ db, files: config.rules.files, presets: config.rules.presets, channels: new Set(Object.keys(config.notifications.channels)), logger: logger.child({ component: 'rules' }) });
+    // Alert events leave the outbox from here: the rules role's changes and the API's acknowledgements.
+    const publisher = new OutboxPublisher({ db, stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) });
+    closers.push(() => publisher.stop());
+    const rules = config.rules.enabled ? await startRules(config, { db, stream, registry, publisher }, logger) : undefined;
+    if (rules) {
+      closers.push(() => rules.notifier.stop());
+      closers.push(() => rules.consumer.stop());
+    }
+    const feed = new AlertFeed({ stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) });
+    closers.push(() => feed.close());
     const known = config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
     if (known) closers.push(async () => known.close());
-    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC], delivery, state, ...(lake && { lake: lake.lakehouse }) });
+    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC, ALERTS_TOPIC], delivery, state, ...(lake && { lake: lake.lakehouse }), ...(rules && { rules: { consumer: rules.consumer, notifier: rules.notifier, publisher } }) });
     const { parseWorkers, minTimestamp, ...limits } = config.ingest;
     const pool = parseWorkers > 0
       ? new ParsePool({ workers: parseWorkers, onWorkerError: (err) => logger.error({ err }, 'parse worker failed; replaced') })
@@ -134,7 +162,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     };
     const live = new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) });
     closers.push(() => live.close());
-    const app = await buildApp({ auth, db, live, ...(known && { knownDevices: known }), ingest, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), rollupRetentionDays: config.state.rollupRetentionDays, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
+    const app = await buildApp({ auth, db, live, ...(known && { knownDevices: known }), ingest, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), rollupRetentionDays: config.state.rollupRetentionDays, rules: { registry, feed, onChange: () => publisher.poke() }, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
     closers.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();
@@ -148,7 +176,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       closers.push(() => demo.stop());
     }
     logger.info({ url, dataDir: config.dataDir }, 'listening');
-    return { url, app, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), db, state, auth, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
+    return { url, app, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), db, state, ...(rules && { rules: { ...rules, registry } }), auth, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
   } catch (err) {
     await closeAll();
     throw err;
@@ -174,6 +202,37 @@ async function startLake(config: StrataConfig, store: ObjectStore, db: Db, logge
     return { lakehouse, scheduler: startLakeScheduler({ lake: lakehouse, schedule, logger }) };
   } catch (err) {
     await lakehouse.close();
+    throw err;
+  }
+}
+
+/**
+ * The `rules` role: telemetry → rule engine → alerts, and the notifier sending alert events to
+ * the configured channels.
+ */
+async function startRules(config: StrataConfig, deps: { db: Db; stream: Stream; registry: RuleRegistry; publisher: OutboxPublisher }, logger: Logger) {
+  const consumer = await startRulesConsumer({
+    ...deps,
+    topic: TELEMETRY_TOPIC,
+    snapshotMs: config.rules.snapshotMs,
+    tickMs: config.rules.tickMs,
+    logger: logger.child({ component: 'rules' }),
+  });
+  try {
+    const { channels, smtp, retry } = config.notifications;
+    const notifier = await startNotifier({
+      db: deps.db,
+      stream: deps.stream,
+      topic: ALERTS_TOPIC,
+      channels,
+      ...(smtp && { smtp }),
+      retry,
+      settingsFor: (id, version) => deps.registry.settingsFor(id, version),
+      logger: logger.child({ component: 'notify' }),
+    });
+    return { consumer, notifier };
+  } catch (err) {
+    await consumer.stop();
     throw err;
   }
 }

@@ -6,18 +6,19 @@ import { ROLES, type Role } from './roles.js';
 // Written out independently of PERMISSIONS: changing who may do what means changing both.
 const ALL: Permission[] = [
   'ingest', 'devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live',
-  'keys:manage', 'users:manage', 'audit:read', 'admin:ops', 'metrics:read', 'lake:query', 'session',
+  'keys:manage', 'users:manage', 'audit:read', 'admin:ops', 'metrics:read', 'lake:query',
+  'rules:read', 'rules:write', 'alerts:read', 'alerts:manage', 'notifications:manage', 'session',
 ];
 const ROLE_ALLOWS: Record<Role, Permission[]> = {
   admin: ALL,
-  operator: ['devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'session'],
-  clinician: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'session'],
+  operator: ['devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'rules:read', 'rules:write', 'alerts:read', 'alerts:manage', 'notifications:manage', 'session'],
+  clinician: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'rules:read', 'alerts:read', 'alerts:manage', 'session'],
   analyst: ['devices:read', 'telemetry:series', 'lake:query', 'session'],
 };
 const SCOPE_ALLOWS: Record<KeyScope, Permission[]> = {
   admin: ALL.filter((p) => p !== 'session'),
   ingest: ['ingest'],
-  read: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'lake:query'],
+  read: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'lake:query', 'rules:read', 'alerts:read'],
   predict: [],
   metrics: ['metrics:read'],
 };

@@ -35,6 +35,11 @@ export type Permission =
   | 'admin:ops'
   | 'metrics:read'
   | 'lake:query'
+  | 'rules:read'
+  | 'rules:write'
+  | 'alerts:read'
+  | 'alerts:manage'
+  | 'notifications:manage'
   | 'session';
 
 export type Caller =
@@ -62,6 +67,11 @@ export const PERMISSIONS: Readonly<Record<Permission, Grant>> = deepFreeze({
   'admin:ops':        { roles: ['admin'],                         scopes: ['admin'] },
   'metrics:read':     { roles: ['admin'],                         scopes: ['admin', 'metrics'] },
   'lake:query':       { roles: ['admin', 'analyst'],              scopes: ['admin', 'read'] },
+  'rules:read':       { roles: ['admin', 'operator', 'clinician'], scopes: ['admin', 'read'] },
+  'rules:write':      { roles: ['admin', 'operator'],             scopes: ['admin'] },
+  'alerts:read':      { roles: ['admin', 'operator', 'clinician'], scopes: ['admin', 'read'] },
+  'alerts:manage':    { roles: ['admin', 'operator', 'clinician'], scopes: ['admin'] },
+  'notifications:manage': { roles: ['admin', 'operator'],         scopes: ['admin'] },
   'session':          { roles: ALL_ROLES,                         scopes: [] },
 });
 

@@ -3,12 +3,20 @@ import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import { EMBEDDED_DEFAULTS, TOPIC_DEFAULTS } from '@strata/stream';
 import { DELIVERY_DEFAULTS, LAKE_DEFAULTS, scheduleProblem } from '@strata/lake';
 import { STATE_DEFAULTS } from '@strata/db';
+import { PRESETS, RULES_DEFAULTS } from '@strata/rules/defaults';
 
 const MiB = 1024 * 1024;
 // Library defaults are the single source: the schema only says which ones a deployment may set.
 
 // `lake.schedule`: checked by the scheduler's own rule (croner), so a schedule that loads runs.
+// Addresses for alert e-mail: one @, no spaces; the SMTP server has the final word.
+if (!FormatRegistry.Has('email')) FormatRegistry.Set('email', (v) => /^[^\s@]+@[^\s@]+$/.test(v));
 if (!FormatRegistry.Has('cron')) FormatRegistry.Set('cron', (v) => scheduleProblem(v) === undefined);
+
+const QuietHours = Type.Object(
+  { from: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }), to: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }) },
+  { additionalProperties: false, description: 'UTC HH:MM window in which only critical alerts are sent at once; others wait for its end.' },
+);
 
 /** Every setting, with its default. Nothing else in Strata reads `process.env`. */
 export const ConfigSchema = Type.Object(
@@ -88,6 +96,66 @@ export const ConfigSchema = Type.Object(
         maxBatchEvents: Type.Integer({ minimum: 1, default: STATE_DEFAULTS.maxBatchEvents, description: 'Events coalesced into one database transaction at most (rows written depend on devices and minutes, not events: bigger batches cost less per event).' }),
         maxWaitMs: Type.Integer({ minimum: 0, default: STATE_DEFAULTS.maxWaitMs, description: 'How long a batch waits for more events before it is written.' }),
         rollupRetentionDays: Type.Integer({ minimum: 1, default: STATE_DEFAULTS.rollupRetentionDays }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    rules: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run the rules role (telemetry → alerts) in `strata start`.' }),
+        presets: Type.Array(Type.Union(Object.keys(PRESETS).map((p) => Type.Literal(p))), { default: Object.keys(PRESETS), uniqueItems: true, description: 'Shipped rule sets to run.' }),
+        files: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Rule files (YAML or JSON) or directories of them.' }),
+        snapshotMs: Type.Integer({ minimum: 1000, default: RULES_DEFAULTS.snapshotMs, description: 'How often rule state is saved: a restart replays at most about this much telemetry.' }),
+        tickMs: Type.Integer({ minimum: 100, default: RULES_DEFAULTS.tickMs, description: 'Heartbeat (missing data) check period.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    notifications: Type.Object(
+      {
+        channels: Type.Record(
+          Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }),
+          Type.Union([
+            Type.Object(
+              {
+                type: Type.Literal('webhook'),
+                url: Type.String({ pattern: '^https?://', description: 'Receives a signed JSON POST per alert change.' }),
+                secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 signing key (secret).' }),
+                timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
+                quietHours: Type.Optional(QuietHours),
+              },
+              { additionalProperties: false },
+            ),
+            Type.Object(
+              {
+                type: Type.Literal('email'),
+                to: Type.Array(Type.String({ format: 'email' }), { minItems: 1, maxItems: 100 }),
+                quietHours: Type.Optional(QuietHours),
+              },
+              { additionalProperties: false },
+            ),
+          ]),
+          { default: {}, description: 'Named destinations rules route alerts to (`notify: [{channel, minSeverity}]`).' },
+        ),
+        smtp: Type.Optional(
+          Type.Object(
+            {
+              host: Type.String({ minLength: 1 }),
+              port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+              secure: Type.Boolean({ default: false, description: 'TLS from the start (port 465); else STARTTLS when offered.' }),
+              user: Type.Optional(Type.String()),
+              password: Type.Optional(Type.String({ description: 'Secret.' })),
+              from: Type.String({ format: 'email' }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        retry: Type.Object(
+          {
+            maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+            minMs: Type.Integer({ minimum: 10, default: 1000 }),
+            maxMs: Type.Integer({ minimum: 10, default: 300_000 }),
+          },
+          { default: {}, additionalProperties: false, description: 'Exponential backoff between attempts; after the last one a notification is dead (GET /v1/notifications?status=dead).' },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -14,3 +14,5 @@ export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { acquireDirLock, isProcessAlive } from './dir-lock.js';
 export { Sleeps } from './sleeps.js';
+export { Subscription } from './subscription.js';
+export type { SubscriptionEndReason } from './subscription.js';

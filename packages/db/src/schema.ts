@@ -113,6 +113,78 @@ export interface SettingsTable {
   value: string;
 }
 
+/** Rules made through the API (current version); `rule_versions` keeps every version of every origin. */
+export interface RulesTable {
+  id: string;
+  version: number;
+  definition: JsonColumn;
+  deleted: ColumnType<boolean, boolean | undefined, boolean>;
+  updated: ColumnType<Date, Date | undefined, Date>;
+  updated_by: string;
+}
+
+export interface RuleVersionsTable {
+  rule_id: string;
+  version: number;
+  definition: JsonColumn;
+  origin: 'api' | 'file' | 'preset';
+  created: CreatedAt;
+  created_by: string;
+}
+
+export interface AlertsTable {
+  id: string;
+  rule_id: string;
+  rule_version: number;
+  device_id: string;
+  device_kind: DeviceKind;
+  severity: 'info' | 'low' | 'medium' | 'high' | 'critical';
+  status: 'open' | 'acknowledged' | 'resolved';
+  title: string;
+  metric: string | null;
+  value: number | null;
+  details: ColumnType<Json, string | undefined, string>;
+  count: ColumnType<number, number | undefined, number>;
+  opened_at: Date;
+  last_at: Date;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  ack_note: string | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+  resolve_note: string | null;
+  updated: ColumnType<Date, Date | undefined, Date>;
+}
+
+/** Alert events waiting to be appended to the alerts topic. */
+export interface AlertOutboxTable {
+  seq: Generated<number>;
+  event: JsonColumn;
+}
+
+export interface RuleSnapshotsTable {
+  consumer: string;
+  topic: string;
+  partition: number;
+  next_offset: number;
+  state: Uint8Array;
+  taken: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface NotificationsTable {
+  id: string;
+  event_id: string;
+  alert_id: string;
+  channel: string;
+  status: 'pending' | 'delivered' | 'dead' | 'cancelled';
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt: Date;
+  last_error: string | null;
+  payload: JsonColumn;
+  created: CreatedAt;
+  updated: ColumnType<Date, Date | undefined, Date>;
+}
+
 export interface Database {
   devices: DevicesTable;
   latest_values: LatestValuesTable;
@@ -123,6 +195,12 @@ export interface Database {
   audit_log: AuditLogTable;
   consumer_offsets: ConsumerOffsetsTable;
   settings: SettingsTable;
+  rules: RulesTable;
+  rule_versions: RuleVersionsTable;
+  alerts: AlertsTable;
+  alert_outbox: AlertOutboxTable;
+  rule_snapshots: RuleSnapshotsTable;
+  notifications: NotificationsTable;
 }
 
 export type Device = Selectable<DevicesTable>;
@@ -130,3 +208,5 @@ export type NewDevice = Insertable<DevicesTable>;
 export type User = Selectable<UsersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type AuditRecord = Selectable<AuditLogTable>;
+export type AlertRow = Selectable<AlertsTable>;
+export type NotificationRow = Selectable<NotificationsTable>;
