@@ -21,7 +21,7 @@
  *    outbox) and topic → SSE (feed). The load generator and clients share the platform's thread.
  *
  *   npm run bench:rules [-- --part eval|e2e|all] [--events 2000000] [--warmup 200000]
- *     [--devices 10000] [--rate 20000] [--seconds 20] [--warmup-seconds 5] [--probe-every 2]
+ *     [--devices 10000] [--rate 20000] [--seconds 20] [--warmup-seconds 5] [--probe-every 2] [--state-batch N]
  *     [--pg] [--out none]
  *
  * Devices: 40% machines (site, line, model tags), 40% patients (ward, copd), 20% environment
@@ -62,6 +62,8 @@ const RATE = int('rate', 20_000, 200);
 const SECONDS = int('seconds', 20, 1);
 const WARMUP_SECONDS = int('warmup-seconds', 5, 0);
 const PROBE_EVERY = int('probe-every', 2, 1);
+/** The state consumer's batch size (`state.maxBatchEvents`): on the embedded database its transactions hold the one session. */
+const STATE_BATCH = arg('state-batch') === undefined ? undefined : int('state-batch', 0, 1);
 const ON_PG = process.argv.includes('--pg');
 const CHUNK = RULES_DEFAULTS.maxBatchEvents;
 const BATCH = 200;
@@ -484,7 +486,7 @@ async function e2ePart() {
   const pg = ON_PG ? await startPostgres() : undefined;
   if (!pg) await seedEmbeddedDatabase(join(dataDir, 'db')); // skips initdb, as startTestPlatform does
   const config = loadConfig({
-    overrides: { dataDir, 'http.port': 0, 'demo.enabled': false, 'log.level': 'silent', 'lake.enabled': false, 'rules.presets': [], 'rules.files': [rulesFile], ...(pg && { 'db.url': await pg.createDatabase() }) },
+    overrides: { dataDir, 'http.port': 0, 'demo.enabled': false, 'log.level': 'silent', 'lake.enabled': false, 'rules.presets': [], 'rules.files': [rulesFile], ...(pg && { 'db.url': await pg.createDatabase() }), ...(STATE_BATCH !== undefined && { 'state.maxBatchEvents': STATE_BATCH }) },
   });
   resetPeakRss();
   const platform = await startPlatform(config, createLogger(config.log)).catch(async (err: unknown) => {

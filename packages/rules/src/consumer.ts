@@ -19,11 +19,17 @@
  * in the database are marked raised in the engine, and ticks wait until every partition has
  * replayed up to A.
  *
+ * Evaluation does not wait for the database: transitions queue for a writer with one transaction
+ * in flight, which takes everything queued meanwhile (up to MAX_PENDING_TRANSITIONS, then
+ * evaluation waits). Snapshots wait for the queue to drain. Rule and directory reloads,
+ * heartbeat ticks and snapshots run on timers, not between reads.
+ *
  * Replayed events (`"replay": true`, from `strata replay`) are history, not news: skipped.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Sleeps, silentLogger, type Logger, type TelemetryEvent } from '@strata/core';
-import type { Db } from '@strata/db';
+import { sql, type Transaction } from 'kysely';
+import type { Database, Db } from '@strata/db';
 import { partitionFor, type Consumer, type Stream } from '@strata/stream';
 import { RULES_DEFAULTS } from './defaults.js';
 import { rulesErrors } from './errors.js';
@@ -97,6 +103,18 @@ interface Part {
   reconciled: boolean;
 }
 
+/** Transitions queued before evaluation waits for the writer (bounds memory when the database lags). */
+const MAX_PENDING_TRANSITIONS = 100_000;
+
+/** Records how far alert changes are written; never backwards (a snapshot and a batch may race). */
+async function saveApplied(trx: Transaction<Database>, group: string, topic: string, partition: number, next: number): Promise<void> {
+  await trx
+    .insertInto('consumer_offsets')
+    .values({ consumer: group, topic, partition, next_offset: next })
+    .onConflict((oc) => oc.columns(['consumer', 'topic', 'partition']).doUpdateSet({ next_offset: sql<number>`greatest(consumer_offsets.next_offset, excluded.next_offset)` }))
+    .execute();
+}
+
 function decode(value: Buffer): { event: EngineEvent; replay: boolean } | undefined {
   let e: TelemetryEvent & { replay?: boolean };
   try {
@@ -134,7 +152,11 @@ class RulesConsumerImpl implements RulesConsumer {
   private stopPromise: Promise<void> | undefined;
   /** One change to engine or alerts at a time: the loop's batches, ticks and snapshots. */
   private lock: Promise<unknown> = Promise.resolve();
-  private due = { tick: 0, snapshot: 0, refresh: 0, directory: 0 };
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Alert changes evaluated but not yet written, and the offsets they cover. */
+  private pending: Transition[] = [];
+  private pendingOffsets = new Map<Part, number>();
+  private writing: Promise<void> | undefined;
   private directory = new Map<string, DeviceProfile>();
   /** The registry generation the engine runs. */
   private generation = 0;
@@ -161,9 +183,8 @@ class RulesConsumerImpl implements RulesConsumer {
       await this.consumer.close().catch(() => undefined);
       throw err;
     }
-    const now = this.now();
-    this.due = { tick: now + this.o.tickMs, snapshot: now + this.o.snapshotMs, refresh: now + this.o.refreshMs, directory: now + this.o.directoryMs };
     this.loopDone = this.loop();
+    this.startHousekeeping();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -218,7 +239,8 @@ class RulesConsumerImpl implements RulesConsumer {
         const records = await this.consumer.read({ maxRecords: this.o.maxBatchEvents, maxWaitMs: Math.min(this.o.maxWaitMs, this.o.tickMs) });
         if (this.stopping) break;
         await this.exclusive(() => this.process(records));
-        await this.periodic();
+        // A database slower than the stream holds back evaluation only this far.
+        if (this.pendingCount > MAX_PENDING_TRANSITIONS) await this.writesDone();
       } catch (err) {
         if (this.stopping) break;
         this.lastError = err instanceof Error ? err.message : String(err);
@@ -264,36 +286,61 @@ class RulesConsumerImpl implements RulesConsumer {
       this.engine.evaluate(decoded.event, out);
       if (out.length > before) touched.add(part);
     }
-    if (out.length > 0) {
-      await this.write(out, [...touched]);
-      for (const part of touched) part.applied = part.next;
-    }
+    if (out.length > 0) this.queue(out, touched);
     await this.reconcile();
   }
 
+  /**
+   * Queues alert changes (with the offsets they cover) for the writer: evaluation goes on while a
+   * write waits for the database, and the next write takes everything queued meanwhile.
+   */
+  private queue(transitions: Transition[], parts: Iterable<Part>): void {
+    for (const t of transitions) this.pending.push(t);
+    for (const part of parts) this.pendingOffsets.set(part, part.next);
+    this.writing ??= this.drain();
+  }
+
+  private get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const transitions = this.pending;
+        const offsets = this.pendingOffsets;
+        this.pending = [];
+        this.pendingOffsets = new Map();
+        await this.write(transitions, offsets);
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Resolves once every queued alert change is written. */
+  private async writesDone(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
   /** Writes alert changes (and the offsets they cover) in one transaction, retrying until it commits. */
-  private async write(transitions: Transition[], parts: Part[]): Promise<void> {
+  private async write(transitions: Transition[], offsets: ReadonlyMap<Part, number>): Promise<void> {
     let delay = this.o.retryMinMs;
     for (;;) {
       try {
-        const events = await this.o.db.kysely.transaction().execute(async (trx) => {
-          const events = await applyTransitions(trx, transitions);
-          for (const part of parts) {
-            await trx
-              .insertInto('consumer_offsets')
-              .values({ consumer: this.o.group, topic: this.o.topic, partition: part.partition, next_offset: part.next })
-              .onConflict((oc) => oc.columns(['consumer', 'topic', 'partition']).doUpdateSet({ next_offset: part.next }))
-              .execute();
-          }
-          return events;
+        const { events, seqs } = await this.o.db.kysely.transaction().execute(async (trx) => {
+          const written = await applyTransitions(trx, transitions);
+          for (const [part, next] of offsets) await saveApplied(trx, this.o.group, this.o.topic, part.partition, next);
+          return written;
         });
+        for (const [part, next] of offsets) part.applied = Math.max(part.applied, next);
         this.counters.transitions += transitions.length;
         this.counters.alertEvents += events.length;
         if (this.retrying) this.logger.info({}, 'alert writes succeed again');
         this.retrying = false;
         this.lastError = undefined;
         if (events.length > 0) {
-          this.o.publisher.poke();
+          this.o.publisher.publish(events, seqs);
           this.onEvents?.(events);
         }
         return;
@@ -308,32 +355,37 @@ class RulesConsumerImpl implements RulesConsumer {
     }
   }
 
-  private async periodic(): Promise<void> {
-    const now = this.now();
-    if (now >= this.due.refresh) {
-      this.due.refresh = now + this.o.refreshMs;
+  /** Rules, directory, heartbeat, snapshots and assignment, each on its own period, off the read loop. */
+  private startHousekeeping(): void {
+    const every = (ms: number, what: string, job: () => Promise<void>) => {
+      let running = false;
+      const timer = setInterval(() => {
+        if (running || this.stopping) return;
+        running = true;
+        job()
+          .catch((err: unknown) => this.logger.warn({ err, job: what }, 'rules housekeeping failed; retried at the next period'))
+          .finally(() => (running = false));
+      }, ms);
+      this.timers.push(timer);
+    };
+    every(this.o.refreshMs, 'rules', async () => {
       await this.o.registry.refresh();
-      if (this.o.registry.generation !== this.generation) {
-        this.generation = this.o.registry.generation;
-        await this.exclusive(async () => this.engine.setRules(this.o.registry.current()));
-        this.logger.info({ rules: this.o.registry.current().length }, 'rules reloaded');
-      }
-    }
-    if (now >= this.due.directory) {
-      this.due.directory = now + this.o.directoryMs;
+      if (this.o.registry.generation === this.generation) return;
+      this.generation = this.o.registry.generation;
+      await this.exclusive(async () => this.engine.setRules(this.o.registry.current()));
+      this.logger.info({ rules: this.o.registry.current().length }, 'rules reloaded');
+    });
+    every(this.o.directoryMs, 'directory', async () => {
       const directory = await loadDirectory(this.o.db);
       if (profilesChanged(this.directory, directory)) await this.exclusive(async () => this.engine.setDirectory(directory));
       this.directory = directory;
-    }
-    if (now >= this.due.tick) {
-      this.due.tick = now + this.o.tickMs;
-      await this.tick();
-    }
-    if (now >= this.due.snapshot) {
-      this.due.snapshot = now + this.o.snapshotMs;
-      await this.snapshot();
-    }
-    if (this.consumer.assignment().length !== this.parts.size || this.consumer.assignment().some((p) => !this.parts.has(p))) await this.exclusive(() => this.syncAssignment());
+    });
+    every(this.o.tickMs, 'heartbeat', () => this.tick());
+    every(this.o.snapshotMs, 'snapshot', () => this.snapshot());
+    every(1000, 'assignment', async () => {
+      const assigned = this.consumer.assignment();
+      if (assigned.length !== this.parts.size || assigned.some((p) => !this.parts.has(p))) await this.exclusive(() => this.syncAssignment());
+    });
   }
 
   tick(): Promise<void> {
@@ -341,12 +393,13 @@ class RulesConsumerImpl implements RulesConsumer {
       if ([...this.parts.values()].some((p) => !p.reconciled)) return;
       const out: Transition[] = [];
       this.engine.tick(this.now(), out);
-      if (out.length > 0) await this.write(out, []);
+      if (out.length > 0) this.queue(out, []);
     });
   }
 
   snapshot(): Promise<void> {
     return this.exclusive(async () => {
+      await this.writesDone(); // a snapshot at P needs every alert change before P written
       for (const part of this.parts.values()) {
         if (!part.dirty || part.next < part.applied) continue;
         const state = gzipSync(JSON.stringify(this.engine.snapshot(this.inPartition(part.partition))), { level: 1 });
@@ -357,11 +410,7 @@ class RulesConsumerImpl implements RulesConsumer {
             .values({ consumer: this.o.group, topic: this.o.topic, partition: part.partition, next_offset: at, state, taken: new Date() })
             .onConflict((oc) => oc.columns(['consumer', 'topic', 'partition']).doUpdateSet({ next_offset: at, state, taken: new Date() }))
             .execute();
-          await trx
-            .insertInto('consumer_offsets')
-            .values({ consumer: this.o.group, topic: this.o.topic, partition: part.partition, next_offset: at })
-            .onConflict((oc) => oc.columns(['consumer', 'topic', 'partition']).doUpdateSet({ next_offset: at }))
-            .execute();
+          await saveApplied(trx, this.o.group, this.o.topic, part.partition, at);
         });
         part.applied = at;
         part.dirty = false;
@@ -381,7 +430,8 @@ class RulesConsumerImpl implements RulesConsumer {
     const targets = info.partitions.map((p) => [p.partition, p.endOffset] as const);
     while (!this.stopping) {
       if (targets.every(([p, end]) => (this.parts.get(p)?.next ?? 0) >= end)) {
-        await this.exclusive(async () => undefined); // the batch holding the last records is written
+        await this.exclusive(async () => undefined); // the batch holding the last records is evaluated
+        await this.writesDone();
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -392,8 +442,10 @@ class RulesConsumerImpl implements RulesConsumer {
   stop(): Promise<void> {
     this.stopPromise ??= (async () => {
       this.stopping = true;
+      for (const timer of this.timers) clearInterval(timer);
       this.sleeps.wakeAll();
       await this.loopDone;
+      await this.writesDone().catch(() => undefined);
       await this.snapshot().catch((err: unknown) => this.logger.warn({ err }, 'final rules snapshot failed; the next start replays a little more'));
       await this.consumer.close().catch(() => undefined);
     })();

@@ -7,7 +7,7 @@ export { PRESETS } from './definition/presets.js';
 export const RULES_DEFAULTS = Object.freeze({
   topic: 'telemetry',
   group: 'rules',
-  maxBatchEvents: 20_000,
+  maxBatchEvents: 2_000,
   maxWaitMs: 5,
   tickMs: 1_000,
   snapshotMs: 30_000,

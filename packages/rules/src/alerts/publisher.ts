@@ -4,8 +4,10 @@
  * appends them again on restart with the same ids, which the topic's dedup window drops: alert
  * events reach the topic at least once and, within the window, exactly once.
  *
- * `poke()` after a commit publishes at once; a poll catches what other processes (the API's
- * acknowledge and resolve) queued.
+ * The rules role hands the events it just committed to `publish()`, which appends them at once
+ * (no outbox round trip on an alert's way out) and deletes their rows afterwards; `poke()` asks
+ * for a pass over the outbox now; a poll catches what other processes (the API's acknowledge and
+ * resolve) queued, and what a failed direct append left.
  */
 import { Sleeps, silentLogger, type Logger } from '@strata/core';
 import type { Db } from '@strata/db';
@@ -23,6 +25,8 @@ export interface OutboxPublisherOptions {
 
 const BATCH = 1000;
 
+const toRecord = (event: AlertEvent) => ({ key: event.device, id: event.id, ts: Date.parse(event.ts), value: Buffer.from(JSON.stringify(event)) });
+
 export class OutboxPublisher {
   private readonly opts: Required<Omit<OutboxPublisherOptions, 'logger'>> & { logger: Logger };
   private readonly sleeps = new Sleeps();
@@ -30,11 +34,32 @@ export class OutboxPublisher {
   private poked = false;
   private failing = false;
   private readonly loop: Promise<void>;
+  /** Outbox rows being appended by `publish()` (the poll leaves them), and those appended, to delete. */
+  private readonly inFlight = new Set<number>();
+  private appended: number[] = [];
+  private direct: Promise<void> = Promise.resolve();
   published = 0;
 
   constructor(opts: OutboxPublisherOptions) {
     this.opts = { pollMs: 500, logger: silentLogger, ...opts };
     this.loop = this.run();
+  }
+
+  /** Appends events just committed to the outbox (rows `seqs`), in order, without reading them back. */
+  publish(events: readonly AlertEvent[], seqs: readonly number[]): void {
+    for (const seq of seqs) this.inFlight.add(seq);
+    this.direct = this.direct.then(async () => {
+      try {
+        await this.opts.stream.append(this.opts.topic, events.map(toRecord));
+        this.published += events.length;
+        this.appended.push(...seqs);
+      } catch (err) {
+        this.opts.logger.warn({ err }, 'appending alert events failed; the outbox has them');
+      } finally {
+        for (const seq of seqs) this.inFlight.delete(seq);
+        this.poke(); // delete what was appended, or retry from the outbox
+      }
+    });
   }
 
   /** Publish now: something was just queued. */
@@ -59,24 +84,27 @@ export class OutboxPublisher {
     }
   }
 
-  /** Publishes one batch; true when the outbox may hold more. */
+  /** Deletes the rows `publish()` appended, then publishes one batch of the others; true when the outbox may hold more. */
   private async publishBatch(): Promise<boolean> {
-    const rows = await this.opts.db.kysely.selectFrom('alert_outbox').select(['seq', 'event']).orderBy('seq').limit(BATCH).execute();
+    if (this.appended.length > 0) {
+      const done = this.appended;
+      this.appended = [];
+      await this.opts.db.kysely.deleteFrom('alert_outbox').where('seq', 'in', done).execute().catch((err: unknown) => {
+        this.appended.push(...done);
+        throw err;
+      });
+    }
+    const rows = (await this.opts.db.kysely.selectFrom('alert_outbox').select(['seq', 'event']).orderBy('seq').limit(BATCH).execute()).filter((r) => !this.inFlight.has(r.seq));
     if (rows.length === 0) return false;
-    await this.opts.stream.append(
-      this.opts.topic,
-      rows.map((r) => {
-        const event = r.event as unknown as AlertEvent;
-        return { key: event.device, id: event.id, ts: Date.parse(event.ts), value: Buffer.from(JSON.stringify(event)) };
-      }),
-    );
-    await this.opts.db.kysely.deleteFrom('alert_outbox').where('seq', '<=', rows[rows.length - 1]!.seq).execute();
+    await this.opts.stream.append(this.opts.topic, rows.map((r) => toRecord(r.event as unknown as AlertEvent)));
+    await this.opts.db.kysely.deleteFrom('alert_outbox').where('seq', 'in', rows.map((r) => r.seq)).execute();
     this.published += rows.length;
     return rows.length === BATCH;
   }
 
   /** Publishes what is queued (best effort), then stops. */
   async stop(): Promise<void> {
+    await this.direct;
     this.poke();
     this.stopped = true;
     this.sleeps.wakeAll();

@@ -68,18 +68,20 @@ export function alertEvent(row: AlertFacts, type: AlertEventType, ts: string, ve
   };
 }
 
-/** Appends alert events to the outbox, in order. */
-export async function queueEvents(trx: Transaction<Database>, events: readonly AlertEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await sql`insert into alert_outbox (event)
-    select e from jsonb_array_elements(${JSON.stringify(events)}::jsonb) with ordinality as x(e, n) order by n`.execute(trx);
+/** Appends alert events to the outbox, in order; returns their outbox sequence numbers. */
+export async function queueEvents(trx: Transaction<Database>, events: readonly AlertEvent[]): Promise<number[]> {
+  if (events.length === 0) return [];
+  const { rows } = await sql<{ seq: number }>`insert into alert_outbox (event)
+    select e from jsonb_array_elements(${JSON.stringify(events)}::jsonb) with ordinality as x(e, n) order by n
+    returning seq`.execute(trx);
+  return rows.map((r) => Number(r.seq));
 }
 
 const RECORD = sql`x(id text, rule_id text, rule_version int, device_id text, device_kind text, severity text, status text, title text, metric text, value float8, details jsonb, count int, opened_at timestamptz, last_at timestamptz, resolved_at timestamptz, resolved_by text)`;
 
-/** Applies transitions (in order) and queues their alert events; returns the events. */
-export async function applyTransitions(trx: Transaction<Database>, transitions: readonly Transition[]): Promise<AlertEvent[]> {
-  if (transitions.length === 0) return [];
+/** Applies transitions (in order) and queues their alert events; returns the events and their outbox rows. */
+export async function applyTransitions(trx: Transaction<Database>, transitions: readonly Transition[]): Promise<{ events: AlertEvent[]; seqs: number[] }> {
+  if (transitions.length === 0) return { events: [], seqs: [] };
   const pairs = new Map<string, { rule_id: string; device_id: string }>();
   for (const t of transitions) pairs.set(`${t.rule.id}\u0000${t.device}`, { rule_id: t.rule.id, device_id: t.device });
   const { rows: existing } = await sql<Row>`
@@ -158,6 +160,5 @@ export async function applyTransitions(trx: Transaction<Database>, transitions: 
       select id, rule_id, rule_version, device_id, device_kind, severity, status, title, metric, value, details, count, opened_at, last_at, resolved_at, resolved_by
       from jsonb_to_recordset(${JSON.stringify([...created])}::jsonb) as ${RECORD}`.execute(trx);
   }
-  await queueEvents(trx, events);
-  return events;
+  return { events, seqs: await queueEvents(trx, events) };
 }
