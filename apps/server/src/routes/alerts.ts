@@ -5,6 +5,7 @@ import { allows, callerName, visibleKinds, type AuthDirectory, type Caller } fro
 import type { Db } from '@strata/db';
 import { ALERT_STATUSES, RULE_ID_PATTERN, SEVERITIES, changeAlert, getAlert, listAlerts, listNotifications, retryNotification, severityRank, type AlertEvent, type AlertFeed, type AlertView, type FeedSubscription } from '@strata/rules';
 import { audit } from '../audit.js';
+import { pumpEvents } from './sse.js';
 import { httpErrors } from '../errors.js';
 import { callerOf } from './devices.js';
 import { DEVICE_ID, ErrorReply, Rfc3339, parseTime } from './schemas.js';
@@ -141,16 +142,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       sub.close();
     });
     out.write(': subscribed\n\n');
-    void (async () => {
-      for (;;) {
-        const batch = await sub.take(heartbeatMs);
-        if (batch === undefined || out.destroyed || out.writableEnded || !stillAllowed()) break;
-        out.write(batch.length === 0 ? ': heartbeat\n\n' : batch.map((e) => `id: ${e.id}\nevent: alert\ndata: ${JSON.stringify(e)}\n\n`).join(''));
-      }
-      if (sub.endReason === 'overflow') out.destroy();
-      else out.end();
-      sub.close();
-    })();
+    void pumpEvents(sub, out, heartbeatMs, stillAllowed, (e) => `id: ${e.id}\nevent: alert\ndata: ${JSON.stringify(e)}\n\n`);
     return reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache, no-transform').header('x-accel-buffering', 'no').send(out);
   });
 

@@ -5,6 +5,7 @@ import { getDevice, type Db, type Device } from '@strata/db';
 import { allows, canSeeDevice, type AuthDirectory } from '@strata/auth';
 import type { LiveHub, LiveSubscription } from '../live-hub.js';
 import { audit } from '../audit.js';
+import { pumpEvents } from './sse.js';
 import { DEVICE_ID, ErrorReply } from './schemas.js';
 import { callerOf, visibleDevice } from './devices.js';
 
@@ -99,7 +100,7 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
       });
       // The first bytes send the headers: the client knows it is subscribed.
       out.write(': subscribed\n\n');
-      void pump(sub, out, heartbeatMs, stillAllowed);
+      void pumpEvents(sub, out, heartbeatMs, stillAllowed, (e) => `event: reading\ndata: ${JSON.stringify(e)}\n\n`);
       return reply
         .header('content-type', 'text/event-stream; charset=utf-8')
         .header('cache-control', 'no-cache, no-transform')
@@ -107,29 +108,4 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
         .send(out);
     },
   );
-}
-
-/** Copies events to the response until the subscription or the response ends. */
-async function pump(sub: LiveSubscription, out: PassThrough, heartbeatMs: number, stillAllowed: () => boolean): Promise<void> {
-  let wake: (() => void) | undefined;
-  void sub.ended.then(() => wake?.());
-  for (;;) {
-    const batch = await sub.take(heartbeatMs);
-    if (batch === undefined || out.destroyed || out.writableEnded || !stillAllowed()) break;
-    const text = batch.length === 0 ? ': heartbeat\n\n' : batch.map((e) => `event: reading\ndata: ${JSON.stringify(e)}\n\n`).join('');
-    if (!out.write(text)) {
-      // Wait for the client to read, or for the subscription to end (too slow for the hub's queue, shutdown, gone).
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        out.once('drain', resolve);
-      });
-      out.off('drain', wake!);
-      wake = undefined;
-      if (sub.endReason !== undefined) break;
-    }
-  }
-  // A subscriber dropped as too slow loses its connection; any other end is a clean end of stream.
-  if (sub.endReason === 'overflow') out.destroy();
-  else out.end();
-  sub.close();
 }
