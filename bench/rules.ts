@@ -5,7 +5,7 @@
  *    timed on the same events in the same run (ratios survive a noisy shared machine): a loop
  *    touching every metric of every event, and `JSON.parse` of the stream records (the least the
  *    consumer does per event). Then the consumer's whole per-event path with a fresh engine:
- *    decode (JSON.parse of the record bytes, as `decode` in packages/rules/src/consumer.ts) +
+ *    decode (JSON.parse of the record bytes: `decodeEvent`, as the rules consumer runs it) +
  *    evaluate; both runs must make the same transitions. Events come in chunks of the consumer's
  *    batch size, generated before each chunk's clock starts; one engine is alive at a time. Wall
  *    and CPU time (the process's, so other processes on the machine do not count) are reported.
@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@strata/config';
 import { uuidv7, type TelemetryEvent } from '@strata/core';
 import { seedEmbeddedDatabase } from '@strata/db/testing';
-import { RULES_DEFAULTS, RuleEngine, validateRule, type AlertEvent, type EngineEvent, type Rule, type Transition } from '@strata/rules';
+import { RULES_DEFAULTS, RuleEngine, decodeEvent, validateRule, type AlertEvent, type EngineEvent, type Rule, type Transition } from '@strata/rules';
 import { createLogger, startPlatform } from '@strata/server';
 import type { Consumer } from '@strata/stream';
 import { startPostgres, tempDir } from '@strata/testkit';
@@ -280,19 +280,10 @@ function percentiles(values: number[]): { n: number; p50Ms: number; p95Ms: numbe
 // ---------------------------------------------------------------------------------------------
 // 1. eval
 
-/** The rules consumer's `decode` (packages/rules/src/consumer.ts, not exported), as it runs per record. */
+/** The rules consumer's decoding of a record; replayed history is skipped there too. */
 function decode(value: Buffer): EngineEvent | undefined {
-  let e: TelemetryEvent & { replay?: boolean };
-  try {
-    e = JSON.parse(value.toString('utf8')) as TelemetryEvent & { replay?: boolean };
-  } catch {
-    return undefined;
-  }
-  if (typeof e !== 'object' || e === null || typeof e.device !== 'string' || typeof e.metrics !== 'object' || e.metrics === null) return undefined;
-  const ts = Date.parse(e.ts);
-  const receivedAt = Date.parse(e.received_at);
-  if (!Number.isFinite(ts) || !Number.isFinite(receivedAt) || e.replay === true) return undefined;
-  return { device: e.device, ts, receivedAt, metrics: e.metrics, tags: e.tags };
+  const decoded = decodeEvent(value);
+  return decoded && !decoded.replay ? decoded.event : undefined;
 }
 
 /** Wall and CPU time of `fn` (CPU: the process's user + system, so other processes on a shared machine do not count), ns. */

@@ -89,27 +89,22 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     });
 
-    const delivery = await startDelivery({
-      stream,
-      store,
-      topic: TELEMETRY_TOPIC,
-      flushBytes: config.delivery.flushBytes,
-      flushIntervalMs: config.delivery.flushIntervalMs,
-      gzipLevel: config.delivery.gzipLevel,
-      logger: logger.child({ component: 'delivery' }),
-    });
-    closers.push(() => delivery.stop());
-    // Alert events reach the lake's raw zone too (raw/alerts/...), for history and analysis.
-    const alertDelivery = await startDelivery({
-      stream,
-      store,
-      topic: ALERTS_TOPIC,
-      flushBytes: config.delivery.flushBytes,
-      flushIntervalMs: config.delivery.flushIntervalMs,
-      gzipLevel: config.delivery.gzipLevel,
-      logger: logger.child({ component: 'delivery', topic: ALERTS_TOPIC }),
-    });
-    closers.push(() => alertDelivery.stop());
+    // Both topics reach the lake's raw zone: telemetry, and alert events for history and analysis.
+    const deliver = async (topic: string): Promise<Delivery> => {
+      const d = await startDelivery({
+        stream,
+        store,
+        topic,
+        flushBytes: config.delivery.flushBytes,
+        flushIntervalMs: config.delivery.flushIntervalMs,
+        gzipLevel: config.delivery.gzipLevel,
+        logger: logger.child({ component: 'delivery', topic }),
+      });
+      closers.push(() => d.stop());
+      return d;
+    };
+    const delivery = await deliver(TELEMETRY_TOPIC);
+    await deliver(ALERTS_TOPIC);
     const state = await startStateConsumer({
       db,
       applier,

@@ -21,6 +21,7 @@ function event(device: string, at: number, metrics: Record<string, number>, extr
 const RULES = [
   { id: 'fever', title: 'Fever', severity: 'high', condition: { type: 'threshold', metric: 't', op: '>=', value: 38.5, forSeconds: 60, escalate: [{ op: '>=', value: 39.5, severity: 'critical' }] } },
   { id: 'silent', title: 'Silent', condition: { type: 'missing', afterSeconds: 60 } },
+  { id: 'pain', title: 'Pain', autoResolve: false, condition: { type: 'threshold', metric: 'pain', op: '>=', value: 7 } },
 ].map((r) => ({ rule: validateRule(r), version: 1 }));
 
 describe('rules consumer', () => {
@@ -147,6 +148,17 @@ describe('rules consumer', () => {
     await send([event('p', s(80), { t: 37 }), event('p', s(90), { t: 39 }), event('p', s(150), { t: 39 })]);
     await c.caughtUp();
     expect((await alerts()).map((a) => a.status)).toEqual(['resolved', 'open']);
+  });
+
+  it('counts a rule firing again into its unresolved alert instead of opening another', async () => {
+    const c = await start();
+    await send([event('p', s(0), { pain: 8 }), event('p', s(10), { pain: 2 }), event('p', s(20), { pain: 9 })]);
+    await c.caughtUp();
+    expect((await alerts()).map((a) => [a.rule_id, a.status, a.count, a.value])).toEqual([['pain', 'open', 2, 9]]);
+    expect((await published()).map((e) => [e.type, e.count])).toEqual([
+      ['opened', 1],
+      ['repeated', 2],
+    ]);
   });
 
   it('skips garbage and replayed history, and keeps going', async () => {

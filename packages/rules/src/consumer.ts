@@ -27,7 +27,7 @@
  * Replayed events (`"replay": true`, from `strata replay`) are history, not news: skipped.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { Sleeps, silentLogger, type Logger, type TelemetryEvent } from '@strata/core';
+import { Sleeps, silentLogger, type Logger } from '@strata/core';
 import { sql, type Transaction } from 'kysely';
 import type { Database, Db } from '@strata/db';
 import { partitionFor, type Consumer, type Stream } from '@strata/stream';
@@ -35,10 +35,9 @@ import { RULES_DEFAULTS } from './defaults.js';
 import { rulesErrors } from './errors.js';
 import { applyTransitions } from './alerts/write.js';
 import type { OutboxPublisher } from './alerts/publisher.js';
-import { RuleEngine, type DeviceProfile, type EngineEvent, type EngineSnapshot, type Transition } from './engine/engine.js';
-import { rank } from './engine/compile.js';
+import { decodeEvent, RuleEngine, type DeviceProfile, type EngineSnapshot, type Transition } from './engine/engine.js';
 import type { VersionedRule } from './engine/compile.js';
-import type { AlertEvent } from './types.js';
+import { severityRank, type AlertEvent } from './types.js';
 
 export interface RulesConsumerOptions {
   db: Db;
@@ -113,20 +112,6 @@ async function saveApplied(trx: Transaction<Database>, group: string, topic: str
     .values({ consumer: group, topic, partition, next_offset: next })
     .onConflict((oc) => oc.columns(['consumer', 'topic', 'partition']).doUpdateSet({ next_offset: sql<number>`greatest(consumer_offsets.next_offset, excluded.next_offset)` }))
     .execute();
-}
-
-function decode(value: Buffer): { event: EngineEvent; replay: boolean } | undefined {
-  let e: TelemetryEvent & { replay?: boolean };
-  try {
-    e = JSON.parse(value.toString('utf8')) as TelemetryEvent & { replay?: boolean };
-  } catch {
-    return undefined;
-  }
-  if (typeof e !== 'object' || e === null || typeof e.device !== 'string' || typeof e.metrics !== 'object' || e.metrics === null) return undefined;
-  const ts = Date.parse(e.ts);
-  const receivedAt = Date.parse(e.received_at);
-  if (!Number.isFinite(ts) || !Number.isFinite(receivedAt)) return undefined;
-  return { event: { device: e.device, ts, receivedAt, metrics: e.metrics, tags: e.tags }, replay: e.replay === true };
 }
 
 async function loadDirectory(db: Db): Promise<Map<string, DeviceProfile>> {
@@ -227,7 +212,7 @@ class RulesConsumerImpl implements RulesConsumer {
       const open = await this.o.db.kysely.selectFrom('alerts').select(['rule_id', 'device_id', 'severity']).where('status', '<>', 'resolved').where('rule_id', 'in', heartbeatRules).execute();
       for (const part of ready) {
         const mine = this.inPartition(part.partition);
-        for (const a of open) if (mine(a.device_id)) this.engine.markRaised(a.rule_id, a.device_id, rank(a.severity));
+        for (const a of open) if (mine(a.device_id)) this.engine.markRaised(a.rule_id, a.device_id, severityRank(a.severity));
       }
     }
     for (const part of ready) part.reconciled = true;
@@ -240,7 +225,7 @@ class RulesConsumerImpl implements RulesConsumer {
         if (this.stopping) break;
         await this.exclusive(() => this.process(records));
         // A database slower than the stream holds back evaluation only this far.
-        if (this.pendingCount > MAX_PENDING_TRANSITIONS) await this.writesDone();
+        if (this.pending.length > MAX_PENDING_TRANSITIONS) await this.writesDone();
       } catch (err) {
         if (this.stopping) break;
         this.lastError = err instanceof Error ? err.message : String(err);
@@ -266,7 +251,7 @@ class RulesConsumerImpl implements RulesConsumer {
       if (r.offset > part.next) this.logger.warn({ partition: r.partition, expected: part.next, got: r.offset }, 'records expired from the stream before the rules read them');
       part.next = r.offset + 1;
       part.dirty = true;
-      const decoded = decode(r.value);
+      const decoded = decodeEvent(r.value);
       if (!decoded) {
         this.counters.invalid++;
         continue;
@@ -298,10 +283,6 @@ class RulesConsumerImpl implements RulesConsumer {
     for (const t of transitions) this.pending.push(t);
     for (const part of parts) this.pendingOffsets.set(part, part.next);
     this.writing ??= this.drain();
-  }
-
-  private get pendingCount(): number {
-    return this.pending.length;
   }
 
   private async drain(): Promise<void> {

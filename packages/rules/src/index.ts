@@ -7,7 +7,7 @@ export type { RuleIssue } from './definition/validate.js';
 export { PRESETS } from './definition/presets.js';
 export { RuleRegistry, readRuleFile } from './definition/registry.js';
 export type { RuleView, RuleOrigin, RuleRegistryOptions } from './definition/registry.js';
-export { RuleEngine } from './engine/engine.js';
+export { RuleEngine, decodeEvent } from './engine/engine.js';
 export type { EngineEvent, Transition, DeviceProfile, Directory, RuleEngineOptions } from './engine/engine.js';
 export type { VersionedRule } from './engine/compile.js';
 export { news2, NEWS2_PARAMETERS } from './news2/news2.js';

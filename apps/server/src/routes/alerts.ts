@@ -1,11 +1,10 @@
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { allows, callerName, visibleKinds, type AuthDirectory, type Caller } from '@strata/auth';
 import type { Db } from '@strata/db';
-import { ALERT_STATUSES, RULE_ID_PATTERN, SEVERITIES, changeAlert, getAlert, listAlerts, listNotifications, retryNotification, severityRank, type AlertEvent, type AlertFeed, type AlertView, type FeedSubscription } from '@strata/rules';
+import { ALERT_STATUSES, RULE_ID_PATTERN, SEVERITIES, changeAlert, getAlert, listAlerts, listNotifications, retryNotification, severityRank, type AlertEvent, type AlertFeed, type AlertView } from '@strata/rules';
 import { audit } from '../audit.js';
-import { pumpEvents } from './sse.js';
+import { eventStreams, stillAllowed } from './sse.js';
 import { httpErrors } from '../errors.js';
 import { callerOf } from './devices.js';
 import { DEVICE_ID, ErrorReply, Rfc3339, parseTime } from './schemas.js';
@@ -81,14 +80,7 @@ export interface AlertRoutesOptions {
 export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions): Promise<void> {
   const { db } = opts;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
-  const open = new Set<{ sub: FeedSubscription; out: PassThrough }>();
-  app.addHook('preClose', (done) => {
-    for (const s of open) {
-      s.sub.close();
-      s.out.end();
-    }
-    done();
-  });
+  const send = eventStreams(app);
 
   app.get<{ Querystring: Static<typeof ListQuery> }>('/v1/alerts', {
     config: { permission: 'alerts:read' },
@@ -127,23 +119,9 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     const accepts = (e: AlertEvent): boolean =>
       severityRank(e.severity) >= min && (rule === undefined || e.rule_id === rule) && (scope.device === undefined || e.device === scope.device) && kinds.has(e.device_kind);
     await audit(db.kysely, req, { action: 'alert.stream.subscribe', resource: 'alerts', details: { ...req.query } });
-    const expiresAt = req.credentialExpiresAt;
-    const stillAllowed = (): boolean => {
-      if (expiresAt !== undefined && Date.now() >= expiresAt) return false;
-      const now = caller.kind === 'user' ? opts.directory.userCaller(caller.id) : opts.directory.keyCaller(caller.id);
-      return now !== undefined && allows(now, 'alerts:read');
-    };
     const sub = await opts.feed.subscribe(accepts);
-    const out = new PassThrough();
-    const stream = { sub, out };
-    open.add(stream);
-    out.once('close', () => {
-      open.delete(stream);
-      sub.close();
-    });
-    out.write(': subscribed\n\n');
-    void pumpEvents(sub, out, heartbeatMs, stillAllowed, (e) => `id: ${e.id}\nevent: alert\ndata: ${JSON.stringify(e)}\n\n`);
-    return reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache, no-transform').header('x-accel-buffering', 'no').send(out);
+    const allowed = stillAllowed(req, caller, opts.directory, (now) => allows(now, 'alerts:read'));
+    return send(reply, sub, { heartbeatMs, stillAllowed: allowed, format: (e) => `id: ${e.id}\nevent: alert\ndata: ${JSON.stringify(e)}\n\n` });
   });
 
   app.get<{ Params: Static<typeof IdParams> }>('/v1/alerts/:id', {

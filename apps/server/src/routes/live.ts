@@ -1,11 +1,10 @@
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { getDevice, type Db, type Device } from '@strata/db';
 import { allows, canSeeDevice, type AuthDirectory } from '@strata/auth';
-import type { LiveHub, LiveSubscription } from '../live-hub.js';
+import type { LiveHub } from '../live-hub.js';
 import { audit } from '../audit.js';
-import { pumpEvents } from './sse.js';
+import { eventStreams, stillAllowed } from './sse.js';
 import { DEVICE_ID, ErrorReply } from './schemas.js';
 import { callerOf, visibleDevice } from './devices.js';
 
@@ -30,31 +29,17 @@ const LiveQuery = Type.Object(
   { additionalProperties: false },
 );
 
-interface OpenStream {
-  sub: LiveSubscription;
-  out: PassThrough;
-}
-
 /**
  * `GET /v1/live?devices=a,b`: Server-Sent Events of the readings of those devices as they are
  * ingested (`event: reading`, the TelemetryEvent as JSON data), with a comment heartbeat when
  * nothing else was sent for `heartbeatMs`. A client that reads too slowly for the hub's bounded
  * queue is disconnected (reconnect and catch up through the series API). Streams end on client
  * disconnect, when the caller's access ends (token expired, key revoked, user disabled or role
- * changed: checked at every batch and heartbeat) and, before the server stops waiting for requests, on shutdown (`preClose`: an
- * `onClose` hook would only run after every open request had finished, i.e. never).
+ * changed: checked at every batch and heartbeat) and on shutdown (./sse.ts).
  */
 export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions): Promise<void> {
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
-  const open = new Set<OpenStream>();
-
-  app.addHook('preClose', (done) => {
-    for (const s of open) {
-      s.sub.close();
-      s.out.end();
-    }
-    done();
-  });
+  const send = eventStreams(app);
 
   app.get<{ Querystring: Static<typeof LiveQuery> }>(
     '/v1/live',
@@ -82,30 +67,9 @@ export async function liveRoutes(app: FastifyInstance, opts: LiveRoutesOptions):
       // One record per patient device, so each patient's audit trail (resource device:<id>) shows it.
       for (const d of devices) if (d.kind === 'patient') await audit(opts.db.kysely, req, { action: 'device.live.subscribe', resource: `device:${d.id}` });
 
-      // Checked at every batch and heartbeat: access granted at the start is not granted forever.
-      const expiresAt = req.credentialExpiresAt;
-      const stillAllowed = (): boolean => {
-        if (expiresAt !== undefined && Date.now() >= expiresAt) return false;
-        const now = caller.kind === 'user' ? opts.directory.userCaller(caller.id) : opts.directory.keyCaller(caller.id);
-        return now !== undefined && allows(now, 'telemetry:live') && devices.every((d) => canSeeDevice(now, d));
-      };
       const sub = await opts.hub.subscribe(ids);
-      const out = new PassThrough();
-      const stream = { sub, out };
-      open.add(stream);
-      // Fastify destroys the body when the client goes away: that ends the subscription.
-      out.once('close', () => {
-        open.delete(stream);
-        sub.close();
-      });
-      // The first bytes send the headers: the client knows it is subscribed.
-      out.write(': subscribed\n\n');
-      void pumpEvents(sub, out, heartbeatMs, stillAllowed, (e) => `event: reading\ndata: ${JSON.stringify(e)}\n\n`);
-      return reply
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache, no-transform')
-        .header('x-accel-buffering', 'no')
-        .send(out);
+      const allowed = stillAllowed(req, caller, opts.directory, (now) => allows(now, 'telemetry:live') && devices.every((d) => canSeeDevice(now, d)));
+      return send(reply, sub, { heartbeatMs, stillAllowed: allowed, format: (e) => `event: reading\ndata: ${JSON.stringify(e)}\n\n` });
     },
   );
 }

@@ -51,11 +51,9 @@ export interface AlertQuery {
   limit?: number;
 }
 
-type Joined = AlertRow;
-
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
-export function alertView(r: Joined): AlertView {
+export function alertView(r: AlertRow): AlertView {
   return {
     id: r.id,
     ruleId: r.rule_id,
@@ -98,13 +96,13 @@ export async function listAlerts(db: Db, q: AlertQuery): Promise<AlertView[]> {
     query = query.where((eb) => eb(eb.refTuple('a.opened_at', 'a.id'), '<', eb.tuple(sql<Date>`(select opened_at from alerts where id = ${cursor})`, cursor)));
   }
   const rows = await query.orderBy('a.opened_at', 'desc').orderBy('a.id', 'desc').limit(q.limit ?? 100).execute();
-  return rows.map((r) => alertView(r as Joined));
+  return rows.map(alertView);
 }
 
 export async function getAlert(db: Db, id: string, kinds: readonly DeviceKind[]): Promise<AlertView> {
   const row = await select(db.kysely, kinds).where('a.id', '=', id).executeTakeFirst();
   if (!row) throw rulesErrors.STRATA_ERR_ALERTS_NOT_FOUND({ id });
-  return alertView(row as Joined);
+  return alertView(row);
 }
 
 /**
@@ -114,7 +112,7 @@ export async function getAlert(db: Db, id: string, kinds: readonly DeviceKind[])
  */
 export async function changeAlert(db: Db, id: string, action: 'acknowledge' | 'resolve', by: string, note: string | undefined, kinds: readonly DeviceKind[]): Promise<AlertView> {
   return db.kysely.transaction().execute(async (trx) => {
-    const row = (await select(trx, kinds).where('a.id', '=', id).forUpdate('a').executeTakeFirst()) as Joined | undefined;
+    const row = await select(trx, kinds).where('a.id', '=', id).forUpdate('a').executeTakeFirst();
     if (!row) throw rulesErrors.STRATA_ERR_ALERTS_NOT_FOUND({ id });
     const allowed = action === 'acknowledge' ? row.status === 'open' : row.status !== 'resolved';
     if (!allowed) throw rulesErrors.STRATA_ERR_ALERTS_TRANSITION({ id, status: row.status, action: action === 'acknowledge' ? 'acknowledged' : 'resolved' });
@@ -124,7 +122,7 @@ export async function changeAlert(db: Db, id: string, action: 'acknowledge' | 'r
         ? { status: 'acknowledged' as const, acknowledged_at: now, acknowledged_by: by, ack_note: note ?? null }
         : { status: 'resolved' as const, resolved_at: now, resolved_by: by, resolve_note: note ?? null };
     await trx.updateTable('alerts').set({ ...changes, updated: now }).where('id', '=', id).execute();
-    const next: Joined = { ...row, ...changes };
+    const next: AlertRow = { ...row, ...changes };
     const type = action === 'acknowledge' ? 'acknowledged' : 'resolved';
     await queueEvents(trx, [alertEvent({ ...next, opened_at: next.opened_at.toISOString() }, type, now.toISOString(), row.rule_version, by, note)]);
     return alertView(next);

@@ -18,7 +18,7 @@ import { uuidv7, type DeviceKind } from '@strata/core';
 import type { Database } from '@strata/db';
 import type { Transition } from '../engine/engine.js';
 import { severityName } from '../engine/compile.js';
-import type { AlertEvent, AlertEventType, AlertStatus, Severity } from '../types.js';
+import { severityRank, type AlertEvent, type AlertEventType, type AlertStatus, type Severity } from '../types.js';
 
 interface Row {
   id: string;
@@ -40,7 +40,6 @@ interface Row {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-const RANKS: Readonly<Record<string, number>> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 /** What an alert event says of its alert. */
 export type AlertFacts = Pick<Row, 'id' | 'rule_id' | 'rule_version' | 'device_id' | 'severity' | 'status' | 'title' | 'metric' | 'value' | 'details' | 'count' | 'opened_at' | 'device_kind'>;
@@ -136,7 +135,7 @@ export async function applyTransitions(trx: Transaction<Database>, transitions: 
       events.push(alertEvent(row, 'opened', ts));
       continue;
     }
-    const escalates = RANKS[severity]! > RANKS[row.severity]!;
+    const escalates = severityRank(severity) > severityRank(row.severity);
     Object.assign(row, {
       metric: t.metric ?? row.metric,
       value: t.value ?? row.value,

@@ -5,7 +5,7 @@
 import type { DeviceKind } from '@strata/core';
 import type { ClearTest, EscalateLevel, Rule, RuleCondition } from '../definition/schema.js';
 import { news2LevelRank, type News2Level } from '../news2/news2.js';
-import { SEVERITIES, type Severity } from '../types.js';
+import { SEVERITIES, severityRank, type Severity } from '../types.js';
 
 /** A rule and the version of it in force. */
 export interface VersionedRule {
@@ -47,7 +47,6 @@ export interface CompiledRule {
   overrides: ReadonlyMap<string, { enabled: boolean; severity: number; condition: CompiledCondition }>;
 }
 
-export const rank = (s: Severity): number => SEVERITIES.indexOf(s);
 export const severityName = (r: number): Severity => SEVERITIES[r] ?? 'critical';
 
 function comparison(op: string, x: number): Test {
@@ -73,7 +72,7 @@ function test(t: { op: string; value?: number | undefined; range?: [number, numb
 
 function escalation(levels: readonly EscalateLevel[] | undefined): CompiledCondition['severityOf'] {
   if (!levels || levels.length === 0) return (_v, base) => base;
-  const compiled = levels.map((l) => ({ test: comparison(l.op, l.value), rank: rank(l.severity) }));
+  const compiled = levels.map((l) => ({ test: comparison(l.op, l.value), rank: severityRank(l.severity) }));
   return (v, base) => {
     let r = base;
     for (const l of compiled) if (l.rank > r && l.test(v)) r = l.rank;
@@ -130,14 +129,14 @@ function compileCondition(c: RuleCondition): CompiledCondition {
 }
 
 export function compileRule({ rule, version }: VersionedRule): CompiledRule {
-  const severity = rank(rule.severity ?? 'medium');
+  const severity = severityRank(rule.severity ?? 'medium');
   const enabled = rule.enabled ?? true;
   const overrides = new Map<string, { enabled: boolean; severity: number; condition: CompiledCondition }>();
   const condition = compileCondition(rule.condition);
   for (const o of rule.overrides ?? []) {
     const compiled = {
       enabled: o.enabled ?? enabled,
-      severity: o.severity ? rank(o.severity) : severity,
+      severity: o.severity ? severityRank(o.severity) : severity,
       condition: o.condition ? compileCondition({ ...rule.condition, ...o.condition } as RuleCondition) : condition,
     };
     for (const device of o.devices) overrides.set(device, compiled);

@@ -14,9 +14,10 @@
  * heartbeat runs on a clock against receive time (`tick(now)`). An event older than the last
  * one seen for a rule's window still counts, it just cannot move timers backwards.
  */
-import { DEVICE_KINDS, type DeviceKind } from '@strata/core';
+import { DEVICE_KINDS, type DeviceKind, type TelemetryEvent } from '@strata/core';
 import { news2, NEWS2_PARAMETERS, NEWS2_SEVERITY, news2LevelRank, type News2Input, type News2Parameter } from '../news2/news2.js';
-import { compileRule, inScope, rank, type CompiledCondition, type CompiledRule, type VersionedRule } from './compile.js';
+import { severityRank } from '../types.js';
+import { compileRule, inScope, type CompiledCondition, type CompiledRule, type VersionedRule } from './compile.js';
 
 export interface EngineEvent {
   device: string;
@@ -26,6 +27,21 @@ export interface EngineEvent {
   receivedAt: number;
   metrics: Readonly<Record<string, number>>;
   tags?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A telemetry stream record as the engine takes it (`replay`: re-published history), or undefined when it is not one. */
+export function decodeEvent(value: Buffer): { event: EngineEvent; replay: boolean } | undefined {
+  let e: TelemetryEvent & { replay?: boolean };
+  try {
+    e = JSON.parse(value.toString('utf8')) as TelemetryEvent & { replay?: boolean };
+  } catch {
+    return undefined;
+  }
+  if (typeof e !== 'object' || e === null || typeof e.device !== 'string' || typeof e.metrics !== 'object' || e.metrics === null) return undefined;
+  const ts = Date.parse(e.ts);
+  const receivedAt = Date.parse(e.received_at);
+  if (!Number.isFinite(ts) || !Number.isFinite(receivedAt)) return undefined;
+  return { event: { device: e.device, ts, receivedAt, metrics: e.metrics, tags: e.tags }, replay: e.replay === true };
 }
 
 /** What the directory knows of a device (the operational store's devices table). */
@@ -405,7 +421,7 @@ export class RuleEngine {
     }
     const result = news2(input, { spo2Scale: b.condition.spo2Scale });
     const holds = news2LevelRank(result.level) >= b.condition.minLevelRank;
-    const severity = holds ? rank(NEWS2_SEVERITY[result.level]!) : b.severity;
+    const severity = holds ? severityRank(NEWS2_SEVERITY[result.level]!) : b.severity;
     const details = { score: result.score, level: result.level, partial: result.partial, missing: result.missing, subscores: result.subscores };
     this.step(b, e.device, e.ts, 'news2', result.score, severity, details, out, holds, !holds);
   }
