@@ -4,8 +4,10 @@
  * ratio that survives a noisy shared machine. Loopback only, bounded in time.
  *
  *   npm run bench:ingest [-- --seconds 10]
+ *   npm run bench:ingest -- --engine nats    durable events/s on NATS JetStream (a local
+ *                                            nats-server, R1, file storage) vs the embedded stream
  *
- * Writes bench/results/ingest.json.
+ * Writes bench/results/ingest.json (ingest-nats.json with --engine nats).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,9 +17,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { pacedLoad, type PacedResult } from './paced-load.js';
-import { startServerProcess, tempDir } from '@strata/testkit';
+import { startNats, startServerProcess, tempDir } from '@strata/testkit';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 10;
+const engineArg = process.argv.indexOf('--engine') > 0 ? process.argv[process.argv.indexOf('--engine') + 1] : 'embedded';
+if (engineArg !== 'embedded' && engineArg !== 'nats') throw new Error(`--engine must be embedded or nats, not ${engineArg}`);
 const BATCH = 500;
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -94,6 +98,10 @@ async function countAccepted(url: string, key: string): Promise<number> {
 }
 
 const batchBodies = bodies(64, BATCH);
+if (engineArg === 'nats') {
+  await compareNats();
+  process.exit(0);
+}
 const singleBodies = bodies(512, 1).map((b) => b.slice(1, -1)); // one object, not an array
 const data = tempDir('bench');
 const strata = await startServerProcess(['--data', data.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
@@ -165,3 +173,45 @@ const result = {
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'ingest.json'), JSON.stringify(result, null, 2) + '\n');
 console.log(JSON.stringify({ ratios: result.ratios, targets: result.targets, strata: result.strata }, null, 2));
+
+/**
+ * `--engine nats`: the same Strata, once on the embedded stream and once on a local nats-server
+ * (JetStream, file storage, R1), under the same batch and single-event loads, alternated.
+ */
+async function compareNats(): Promise<void> {
+  const nats = await startNats();
+  const dirs = [tempDir('bench-embedded'), tempDir('bench-nats')];
+  const embedded = await startServerProcess(['--data', dirs[0]!.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn' });
+  const onNats = await startServerProcess(['--data', dirs[1]!.dir, '--no-demo'], { STRATA_LOG_LEVEL: 'warn', STRATA_STREAM__ENGINE: 'nats', STRATA_STREAM__NATS__SERVERS: nats.servers.join(',') });
+  const keys = dirs.map((d) => readFileSync(join(d.dir, 'admin.key'), 'utf8').trim());
+  const singles = bodies(512, 1).map((b) => b.slice(1, -1));
+  console.log(`bench:ingest --engine nats: ${seconds}s per run, batches of ${BATCH}`);
+  const runs: Record<string, Run> = {};
+  for (const [kind, payloads, connections] of [['batch500', batchBodies, 16], ['single', singles, 64]] as const) {
+    for (const [name, server, key] of [['embedded', embedded, keys[0]!], ['nats', onNats, keys[1]!]] as const) {
+      runs[`${name}.${kind}`] = await load(server.url, key, payloads, { connections });
+      console.log(`${name}.${kind}`.padEnd(20), JSON.stringify(runs[`${name}.${kind}`]));
+    }
+  }
+  const counted = { embedded: await countAccepted(embedded.url, keys[0]!), nats: await countAccepted(onNats.url, keys[1]!) };
+  for (const server of [embedded, onNats]) {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+  await nats.close();
+  for (const d of dirs) d.remove();
+  const ratio = (kind: string) => Math.round((runs[`nats.${kind}`]!.eventsPerSec / runs[`embedded.${kind}`]!.eventsPerSec) * 1000) / 1000;
+  const result = {
+    bench: 'ingest-nats',
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    secondsPerRun: seconds,
+    nats: { replicas: 1, storage: 'file', server: 'nats-server (Debian), same machine' },
+    runs,
+    eventsCountedByServer: counted,
+    ratios: { natsVsEmbeddedBatch500: ratio('batch500'), natsVsEmbeddedSingle: ratio('single') },
+  };
+  mkdirSync(join(here, 'results'), { recursive: true });
+  writeFileSync(join(here, 'results', 'ingest-nats.json'), JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify({ ratios: result.ratios, durableEventsPerSecBatch500: { embedded: runs['embedded.batch500']!.eventsPerSec, nats: runs['nats.batch500']!.eventsPerSec } }, null, 2));
+}

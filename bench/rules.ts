@@ -477,7 +477,7 @@ async function e2ePart() {
   const pg = ON_PG ? await startPostgres() : undefined;
   if (!pg) await seedEmbeddedDatabase(join(dataDir, 'db')); // skips initdb, as startTestPlatform does
   const config = loadConfig({
-    overrides: { dataDir, 'http.port': 0, 'demo.enabled': false, 'log.level': 'silent', 'lake.enabled': false, 'rules.presets': [], 'rules.files': [rulesFile], ...(pg && { 'db.url': await pg.createDatabase() }), ...(STATE_BATCH !== undefined && { 'state.maxBatchEvents': STATE_BATCH }) },
+    overrides: { dataDir, 'http.port': 0, 'mqtt.enabled': false, 'demo.enabled': false, 'log.level': 'silent', 'lake.enabled': false, 'rules.presets': [], 'rules.files': [rulesFile], ...(pg && { 'db.url': await pg.createDatabase() }), ...(STATE_BATCH !== undefined && { 'state.maxBatchEvents': STATE_BATCH }) },
   });
   resetPeakRss();
   const platform = await startPlatform(config, createLogger(config.log)).catch(async (err: unknown) => {
@@ -541,7 +541,7 @@ async function e2ePart() {
     stalls.enable();
     const start = performance.now();
     sampler = setInterval(() => {
-      timeline.push([Math.round((performance.now() - start) / 1000), accepted, platform.rules?.consumer.stats().events ?? 0, platform.state.stats().events, Math.round(stalls.max / 1e6)]);
+      timeline.push([Math.round((performance.now() - start) / 1000), accepted, platform.rules?.consumer.stats().events ?? 0, platform.state!.stats().events, Math.round(stalls.max / 1e6)]);
       stalls.reset();
     }, 1000);
     for (let i = 0; i < total; i++) {
@@ -636,7 +636,7 @@ async function e2ePart() {
       eventLoopDelay: { p50Ms: r2(loop.percentile(50) / 1e6), p99Ms: r2(loop.percentile(99) / 1e6), maxMs: r2(loop.max / 1e6) },
       alertEventsOnSse: alertTypes,
       rulesConsumer: rulesStats && { events: rulesStats.events, behindIngestAtEnd: accepted - rulesStats.events, transitions: rulesStats.transitions, alertEvents: rulesStats.alertEvents, devices: rulesStats.devices, invalid: rulesStats.invalid },
-      stateConsumer: { events: platform.state.stats().events, behindIngestAtEnd: accepted - platform.state.stats().events },
+      stateConsumer: { events: platform.state!.stats().events, behindIngestAtEnd: accepted - platform.state!.stats().events },
       timeline: { columns: ['second', 'acceptedEvents', 'rulesConsumerEvents', 'stateConsumerEvents', 'eventLoopMaxMs'], rows: timeline },
       peakRssMb: peakRssMb(),
     };

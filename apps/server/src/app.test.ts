@@ -201,7 +201,7 @@ describe('when the stream cannot take more', () => {
       // and the rules (which keep what follows their last state snapshot, taken every 30 s).
       const flushed = await small.platform.app.inject({ method: 'POST', url: '/v1/admin/flush', headers: auth(small.adminKey) });
       expect(flushed.statusCode).toBe(200);
-      await small.platform.state.caughtUp();
+      await small.platform.state!.caughtUp();
       await small.platform.rules!.consumer.caughtUp();
       await small.platform.rules!.consumer.snapshot();
       expect((await post()).statusCode).toBe(200);
@@ -286,7 +286,7 @@ describe('internal errors', () => {
         throw new Error(`corrupt record in ${t.dataDir}/stream/telemetry/0/00000000000000000000.log`);
       },
       stop: async () => undefined,
-      stats: () => t.platform.delivery.stats(),
+      stats: () => t.platform.delivery!.stats(),
     };
     const other = await buildApp({ auth: t.platform.auth, db: t.platform.db, ingest, stream, store, delivery: broken, metrics: createMetrics({ stream, topics: [] }), bodyLimitBytes: 1024 * 1024 });
     try {
@@ -318,7 +318,7 @@ describe('readiness and bounded admin calls', () => {
     const stuck: Delivery = {
       flush: () => new Promise(() => undefined),
       stop: async () => undefined,
-      stats: () => t.platform.delivery.stats(),
+      stats: () => t.platform.delivery!.stats(),
     };
     const { stream, store } = t.platform;
     const ingest = new IngestService({ stream, topic: TELEMETRY_TOPIC, limits: DEFAULT_INGEST_LIMITS });

@@ -34,7 +34,10 @@ export interface AppOptions {
   live?: LiveHub;
   /** With `devices.registration: known-only`: the cache ingest checks, told of devices created through the API. */
   knownDevices?: { add(id: string): void };
-  ingest: IngestService;
+  /** The ingest role: `POST /v1/ingest` and `/sensors`; without it those routes are absent. */
+  ingest?: IngestService;
+  /** The api role: every other `/v1` route. Default true; false leaves /health, /ready, /metrics (and ingest). */
+  api?: boolean;
   stream: Stream;
   store: ObjectStore;
   delivery?: Delivery;
@@ -138,7 +141,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  await app.register(opsRoutes, { stream: opts.stream, store: opts.store, metrics: opts.metrics });
+  await app.register(opsRoutes, { stream: opts.stream, store: opts.store, db: opts.db, metrics: opts.metrics });
+  if (opts.ingest) await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
+  if (opts.api !== false) await registerApi(app, opts);
+  return app;
+}
+
+/** The api role's routes. */
+async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void> {
   await app.register(authRoutes, { sessions: opts.auth.sessions, loginAttemptsPerMinute: opts.auth.loginAttemptsPerMinute });
   await app.register(adminRoutes, { directory: opts.auth.directory, db: opts.db, stream: opts.stream, store: opts.store, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
   const known = opts.knownDevices;
@@ -150,6 +160,4 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await app.register(ruleRoutes, { registry: opts.rules.registry, db: opts.db });
     await app.register(alertRoutes, { db: opts.db, feed: opts.rules.feed, directory: opts.auth.directory, ...(opts.rules.onChange && { onChange: opts.rules.onChange }) });
   }
-  await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
-  return app;
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { IngestObserver } from '@strata/ingest';
+import type { IngestObserver, MqttIngestObserver } from '@strata/ingest';
 import type { Stream } from '@strata/stream';
 import type { Delivery, Lakehouse } from '@strata/lake';
 import type { Notifier, OutboxPublisher, RulesConsumer } from '@strata/rules';
@@ -12,6 +12,8 @@ export interface Metrics {
   registry: Registry;
   ingestObserver: IngestObserver;
   ingestRejected(reason: IngestRejectReason): void;
+  /** MQTT messages (the broker's and the bridge's), accepted or refused by reason. */
+  mqttObserver: MqttIngestObserver;
   httpRequest(route: string, method: string, status: number): void;
 }
 
@@ -32,6 +34,7 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
   const bytes = new Counter({ name: 'strata_ingest_bytes_total', help: 'Bytes of accepted events as stored.', registers: [registry] });
   const duplicates = new Counter({ name: 'strata_ingest_duplicates_total', help: 'Events skipped because their client id was already in the stream.', registers: [registry] });
   const rejected = new Counter({ name: 'strata_ingest_rejected_total', help: 'Ingest requests refused, by reason.', labelNames: ['reason'], registers: [registry] });
+  const mqttMessages = new Counter({ name: 'strata_mqtt_messages_total', help: 'MQTT messages taken in (durable before their PUBACK), or refused, by result and reason.', labelNames: ['result', 'reason'], registers: [registry] });
   const requests = new Counter({ name: 'strata_ingest_requests_total', help: 'Ingest requests (and demo batches) answered, accepted or refused.', labelNames: ['result'], registers: [registry] });
   const appendSeconds = new Histogram({
     name: 'strata_stream_append_duration_seconds',
@@ -154,6 +157,14 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
     ingestRejected(reason) {
       requests.inc({ result: 'rejected' });
       rejected.inc({ reason });
+    },
+    mqttObserver: {
+      accepted() {
+        mqttMessages.inc({ result: 'accepted', reason: '' });
+      },
+      rejected(reason) {
+        mqttMessages.inc({ result: 'rejected', reason });
+      },
     },
     httpRequest(route, method, status) {
       // One labelled child per (route, method, status), kept: labels are hashed once, not per request.

@@ -1,58 +1,63 @@
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { StrataConfig } from '@strata/config';
-import { AuthDirectory, ensureAdminKey, importLegacyKeyLog, RateLimiter, Sessions } from '@strata/auth';
+import type { Role, StrataConfig } from '@strata/config';
+import { allows, AuthDirectory, ensureAdminKey, importLegacyKeyLog, RateLimiter, Sessions } from '@strata/auth';
 import { KnownDevices, lakeDevices, openDatabaseThread, platformSecret, startStateConsumer, type Db, type StateConsumer } from '@strata/db';
-import { IngestService, ParsePool } from '@strata/ingest';
+import { IngestService, ParsePool, startMqttBridge, startMqttBroker } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { Lakehouse, startDelivery, startLakeScheduler, type Delivery } from '@strata/lake';
 import { AlertFeed, OutboxPublisher, RuleRegistry, startNotifier, startRulesConsumer, type Notifier, type RulesConsumer } from '@strata/rules';
 import { buildApp, type AppOptions } from './app.js';
 import { LiveHub } from './live-hub.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { startDemo } from './demo.js';
 
 export const TELEMETRY_TOPIC = 'telemetry';
 export const ALERTS_TOPIC = 'alerts';
 
 export interface Platform {
-  /** Base URL the API listens on. */
+  /** Base URL the HTTP server listens on (every process has one: /health, /ready, /metrics). */
   url: string;
   /** Set on the first start in an empty data dir only: the caller prints it once. */
   newAdminKey?: string;
   app: FastifyInstance;
   stream: Stream;
   store: ObjectStore;
-  delivery: Delivery;
-  /** The lakehouse, when the `lake` role runs here (`lake.enabled`). */
-  lake?: Lakehouse;
   db: Db;
-  state: StateConsumer;
-  /** The rules role and its notifier, when `rules.enabled`. */
+  /** The raw-zone delivery of telemetry, when the `delivery` role runs here. */
+  delivery?: Delivery;
+  /** The state consumer, when the `state` role runs here. */
+  state?: StateConsumer;
+  /** The lakehouse, when the `lake` role runs here (and `lake.enabled`). */
+  lake?: Lakehouse;
+  /** The rules role and its notifier, when the `rules` role runs here (and `rules.enabled`). */
   rules?: { consumer: RulesConsumer; notifier: Notifier; registry: RuleRegistry };
+  /** The MQTT broker's port, when the `ingest` role runs it here (`mqtt.enabled`). */
+  mqttPort?: number;
   auth: AppOptions['auth'];
   /** Stops accepting, flushes delivery, commits, closes every engine. */
   stop(): Promise<void>;
 }
 
 /**
- * Composes the whole platform in one process on embedded engines under `config.dataDir`:
- * stream/ (the embedded stream), lake/ (the object store: raw zone and lake tables),
- * lake-staging/ (the lake jobs' scratch space), db/ (embedded PostgreSQL, unless `db.url` names a
- * server), admin.key.
+ * Composes the roles `config.roles` names in one process (all of them by default, on embedded
+ * engines under `config.dataDir`: stream/, lake/, lake-staging/, db/, admin.key). Roles meet only
+ * through the stream, the object store and the database, so the same code split over processes
+ * runs a deployment on NATS, S3 and PostgreSQL.
  */
-export async function startPlatform(config: StrataConfig, logger: Logger): Promise<Platform> {
+export interface PlatformOptions {
+  /** This process's index among ingest processes sharing ports (`ingest.processes`): names its MQTT bridge session. */
+  member?: number;
+}
+
+export async function startPlatform(config: StrataConfig, logger: Logger, opts: PlatformOptions = {}): Promise<Platform> {
+  const has = (role: Role): boolean => config.roles.includes(role);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const stream = await openEmbeddedStream({
-    dir: join(config.dataDir, 'stream'),
-    logger: logger.child({ component: 'stream' }),
-    segmentBytes: config.stream.segmentBytes,
-    maxPendingBytes: config.stream.maxPendingBytes,
-  });
-  const closers: (() => Promise<void>)[] = [() => stream.close()];
+  const closers: (() => Promise<void>)[] = [];
   // Reverse order of opening; every closer runs even when one fails, so the stream always closes.
   const closeAll = async (): Promise<void> => {
     const errors: unknown[] = [];
@@ -60,6 +65,8 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
     if (errors.length > 0) throw new AggregateError(errors, `${errors.length} component(s) failed to stop`);
   };
   try {
+    const stream = await openStreamEngine(config, logger.child({ component: 'stream' }));
+    closers.push(() => stream.close());
     for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC]) {
       await stream.ensureTopic(topic, {
         partitions: config.stream.partitions,
@@ -68,7 +75,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
         dedupWindowMs: config.stream.dedupWindowMs,
       });
     }
-    const store = await openLocalStore({ root: join(config.dataDir, 'lake') });
+    const store = await openStoreEngine(config, logger.child({ component: 'storage' }));
     closers.push(() => store.close());
     // On a thread of its own: the embedded engine's WASM and the state consumer's decoding would
     // otherwise take the event loop from ingest (bench:ingest lost three quarters of its rate).
@@ -103,51 +110,57 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       closers.push(() => d.stop());
       return d;
     };
-    const delivery = await deliver(TELEMETRY_TOPIC);
-    await deliver(ALERTS_TOPIC);
-    const state = await startStateConsumer({
-      db,
-      applier,
-      stream,
-      topic: TELEMETRY_TOPIC,
-      maxBatchEvents: config.state.maxBatchEvents,
-      maxWaitMs: config.state.maxWaitMs,
-      rollupRetentionDays: config.state.rollupRetentionDays,
-      logger: logger.child({ component: 'state' }),
-    });
-    closers.push(() => state.stop());
-    const lake = config.lake.enabled ? await startLake(config, store, db, logger.child({ component: 'lake' })) : undefined;
+    let delivery: Delivery | undefined;
+    if (has('delivery')) {
+      delivery = await deliver(TELEMETRY_TOPIC);
+      await deliver(ALERTS_TOPIC);
+    }
+    let state: StateConsumer | undefined;
+    if (has('state')) {
+      state = await startStateConsumer({
+        db,
+        applier,
+        stream,
+        topic: TELEMETRY_TOPIC,
+        maxBatchEvents: config.state.maxBatchEvents,
+        maxWaitMs: config.state.maxWaitMs,
+        rollupRetentionDays: config.state.rollupRetentionDays,
+        logger: logger.child({ component: 'state' }),
+      });
+      const started = state;
+      closers.push(() => started.stop());
+    }
+    // The API queries the lake too: without the lake role here, it opens the lake for queries only.
+    const lake = config.lake.enabled && (has('lake') || has('api')) ? await startLake(config, { store, db, jobs: has('lake') }, logger.child({ component: 'lake' })) : undefined;
     if (lake) {
       closers.push(() => lake.lakehouse.close());
-      closers.push(() => lake.scheduler.stop()); // first: lets a run in progress finish
+      if (lake.scheduler) closers.push(() => lake.scheduler!.stop()); // first: lets a run in progress finish
     }
-    const registry = await RuleRegistry.open({ db, files: config.rules.files, presets: config.rules.presets, channels: new Set(Object.keys(config.notifications.channels)), logger: logger.child({ component: 'rules' }) });
+    const alerting = has('rules') || has('api');
+    const registry = alerting
+      ? await RuleRegistry.open({ db, files: config.rules.files, presets: config.rules.presets, channels: new Set(Object.keys(config.notifications.channels)), logger: logger.child({ component: 'rules' }) })
+      : undefined;
     // Alert events leave the outbox from here: the rules role's changes and the API's acknowledgements.
-    const publisher = new OutboxPublisher({ db, stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) });
-    closers.push(() => publisher.stop());
-    const rules = config.rules.enabled ? await startRules(config, { db, stream, registry, publisher }, logger) : undefined;
+    const publisher = alerting ? new OutboxPublisher({ db, stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) }) : undefined;
+    if (publisher) closers.push(() => publisher.stop());
+    const rules = registry && publisher && has('rules') && config.rules.enabled ? await startRules(config, { db, stream, registry, publisher }, logger) : undefined;
     if (rules) {
       closers.push(() => rules.notifier.stop());
       closers.push(() => rules.consumer.stop());
     }
-    const feed = new AlertFeed({ stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) });
-    closers.push(() => feed.close());
-    const known = config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
+    const feed = has('api') ? new AlertFeed({ stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) }) : undefined;
+    if (feed) closers.push(() => feed.close());
+    const known = has('ingest') && config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
     if (known) closers.push(async () => known.close());
-    const metrics = createMetrics({ stream, topics: [TELEMETRY_TOPIC, ALERTS_TOPIC], delivery, state, ...(lake && { lake: lake.lakehouse }), ...(rules && { rules: { consumer: rules.consumer, notifier: rules.notifier, publisher } }) });
-    const { parseWorkers, minTimestamp, ...limits } = config.ingest;
-    const pool = parseWorkers > 0
-      ? new ParsePool({ workers: parseWorkers, onWorkerError: (err) => logger.error({ err }, 'parse worker failed; replaced') })
-      : undefined;
-    if (pool) closers.push(() => pool.close());
-    const ingest = new IngestService({
+    const metrics = createMetrics({
       stream,
-      topic: TELEMETRY_TOPIC,
-      limits: { ...limits, minTimestampMs: Date.parse(minTimestamp) },
-      observer: metrics.ingestObserver,
-      ...(pool && { pool }),
-      ...(known && { isKnownDevice: (device: string) => known.has(device) }),
+      topics: [TELEMETRY_TOPIC, ALERTS_TOPIC],
+      ...(delivery && { delivery }),
+      ...(state && { state }),
+      ...(lake?.scheduler && { lake: lake.lakehouse }),
+      ...(rules && publisher && { rules: { consumer: rules.consumer, notifier: rules.notifier, publisher } }),
     });
+    const ingest = has('ingest') ? startIngest(config, { stream, metrics, ...(known && { known }) }, logger, closers) : undefined;
     const auth = {
       directory,
       sessions,
@@ -155,46 +168,180 @@ export async function startPlatform(config: StrataConfig, logger: Logger): Promi
       ingestLimiter: new RateLimiter({ perSecond: config.rateLimit.ingestPerSecond, burst: config.rateLimit.ingestBurst }),
       loginAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
     };
-    const live = new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) });
-    closers.push(() => live.close());
-    const app = await buildApp({ auth, db, live, ...(known && { knownDevices: known }), ingest, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), rollupRetentionDays: config.state.rollupRetentionDays, rules: { registry, feed, onChange: () => publisher.poke() }, metrics, bodyLimitBytes: config.http.bodyLimitBytes, logger: logger.child({ component: 'api' }) });
+    const live = has('api') ? new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) }) : undefined;
+    if (live) closers.push(() => live.close());
+    const app = await buildApp({
+      auth,
+      db,
+      stream,
+      store,
+      metrics,
+      ...(ingest && { ingest }),
+      api: has('api'),
+      ...(live && { live }),
+      ...(known && { knownDevices: known }),
+      ...(delivery && { delivery }),
+      ...(lake && { lake: lake.lakehouse }),
+      ...(registry && feed && { rules: { registry, feed, onChange: () => publisher?.poke() } }),
+      rollupRetentionDays: config.state.rollupRetentionDays,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      logger: logger.child({ component: 'api' }),
+    });
     closers.push(() => app.close());
     await app.listen({ host: config.http.host, port: config.http.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+    const mqttPort = ingest && config.mqtt.enabled ? await startMqtt(config, { ingest, directory, metrics, member: opts.member ?? 0 }, logger.child({ component: 'mqtt' }), closers) : undefined;
     // Only once the server is up: a start that fails earlier must not make a key nobody was shown.
-    const newAdminKey = await ensureAdminKey(directory, join(config.dataDir, 'admin.key'));
+    // The API's process makes it: the one an operator signs in to.
+    const newAdminKey = has('api') ? await ensureAdminKey(directory, join(config.dataDir, 'admin.key')) : undefined;
 
-    if (config.demo.enabled) {
+    if (ingest && config.demo.enabled) {
       const demo = startDemo({ ingest, ...config.demo, logger: logger.child({ component: 'demo' }) });
       closers.push(() => demo.stop());
     }
-    logger.info({ url, dataDir: config.dataDir }, 'listening');
-    return { url, app, stream, store, delivery, ...(lake && { lake: lake.lakehouse }), db, state, ...(rules && { rules: { ...rules, registry } }), auth, stop: closeAll, ...(newAdminKey && { newAdminKey }) };
+    logger.info({ url, roles: config.roles, dataDir: config.dataDir, ...(mqttPort !== undefined && { mqttPort }) }, 'listening');
+    return {
+      url,
+      app,
+      stream,
+      store,
+      db,
+      auth,
+      stop: closeAll,
+      ...(delivery && { delivery }),
+      ...(state && { state }),
+      ...(lake?.scheduler && { lake: lake.lakehouse }),
+      ...(rules && registry && { rules: { ...rules, registry } }),
+      ...(mqttPort !== undefined && { mqttPort }),
+      ...(newAdminKey && { newAdminKey }),
+    };
   } catch (err) {
     await closeAll();
     throw err;
   }
 }
 
+/** The stream engine the config names; environments sharing a NATS server get their own streams. */
+async function openStreamEngine(config: StrataConfig, logger: Logger): Promise<Stream> {
+  if (config.stream.engine === 'nats') {
+    const { openNatsStream } = await import('@strata/stream/nats'); // loaded only when used
+    const { servers, replicas, user, password } = config.stream.nats;
+    return openNatsStream({
+      servers,
+      replicas,
+      prefix: config.environment ? `strata_${config.environment}_` : 'strata_',
+      ...(user !== undefined && { user }),
+      ...(password !== undefined && { pass: password }),
+      logger,
+    });
+  }
+  return openEmbeddedStream({
+    dir: join(config.dataDir, 'stream'),
+    logger,
+    segmentBytes: config.stream.segmentBytes,
+    maxPendingBytes: config.stream.maxPendingBytes,
+  });
+}
+
+/** The object store the config names: the bucket name carries the environment (seed 002's suffix). */
+async function openStoreEngine(config: StrataConfig, logger: Logger): Promise<ObjectStore> {
+  const s3 = config.storage.s3;
+  if (config.storage.engine === 's3' && s3) {
+    const { openS3Store } = await import('@strata/storage/s3'); // loaded only when used
+    return openS3Store({
+      bucket: config.environment ? `${s3.bucket}-${config.environment}` : s3.bucket,
+      region: s3.region,
+      forcePathStyle: s3.forcePathStyle,
+      createBucket: s3.createBucket,
+      ...(s3.prefix !== undefined && { prefix: s3.prefix }),
+      ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
+      ...(s3.accessKeyId !== undefined && s3.secretAccessKey !== undefined && { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }),
+      logger,
+    });
+  }
+  return openLocalStore({ root: join(config.dataDir, 'lake') });
+}
+
+/** The `ingest` role's service: what HTTP, MQTT and the demo devices write through. */
+function startIngest(config: StrataConfig, deps: { stream: Stream; metrics: Metrics; known?: KnownDevices }, logger: Logger, closers: (() => Promise<void>)[]): IngestService {
+  const { parseWorkers, minTimestamp, processes: _processes, ...limits } = config.ingest;
+  const pool = parseWorkers > 0
+    ? new ParsePool({ workers: parseWorkers, onWorkerError: (err) => logger.error({ err }, 'parse worker failed; replaced') })
+    : undefined;
+  if (pool) closers.push(() => pool.close());
+  const known = deps.known;
+  return new IngestService({
+    stream: deps.stream,
+    topic: TELEMETRY_TOPIC,
+    limits: { ...limits, minTimestampMs: Date.parse(minTimestamp) },
+    observer: deps.metrics.ingestObserver,
+    ...(pool && { pool }),
+    ...(known && { isKnownDevice: (device: string) => known.has(device) }),
+  });
+}
+
 /**
- * The `lake` role: the lakehouse over the lake store, its jobs run on `lake.schedule`. Device
- * metadata and the pseudonymisation key come from the operational store.
+ * The MQTT side of the ingest role: the embedded broker (devices sign in with their device id
+ * and a key allowed to write for it) and, when configured, the bridge from an external broker.
+ * Returns the broker's port.
  */
-async function startLake(config: StrataConfig, store: ObjectStore, db: Db, logger: Logger) {
+async function startMqtt(config: StrataConfig, deps: { ingest: IngestService; directory: AuthDirectory; metrics: Metrics; member: number }, logger: Logger, closers: (() => Promise<void>)[]): Promise<number> {
+  const member = deps.member;
+  const authenticate = (username: string, password: Buffer | undefined): { device: string } | undefined => {
+    const caller = password && deps.directory.verifyKey(password.toString('utf8'));
+    if (!caller || !allows(caller, 'ingest')) return undefined;
+    // A device-bound key signs in its own device only; an unbound ingest key any device.
+    return caller.kind === 'key' && caller.device !== undefined && caller.device !== username ? undefined : { device: username };
+  };
+  const observer = deps.metrics.mqttObserver;
+  const broker = await startMqttBroker({
+    ingest: deps.ingest,
+    authenticate,
+    host: config.mqtt.host,
+    port: config.mqtt.port,
+    ...(config.mqtt.tls && { tls: config.mqtt.tls }),
+    observer,
+    logger,
+  });
+  closers.push(() => broker.close());
+  const bridge = config.mqtt.bridge;
+  if (bridge) {
+    const bridged = await startMqttBridge({
+      ingest: deps.ingest,
+      url: bridge.url,
+      group: bridge.group,
+      clientId: bridge.clientId ?? `strata-bridge-${hostname()}-${member}`,
+      ...(bridge.username !== undefined && { username: bridge.username }),
+      ...(bridge.password !== undefined && { password: bridge.password }),
+      observer,
+      logger: logger.child({ bridge: bridge.url }),
+    });
+    closers.push(() => bridged.close());
+  }
+  return broker.port;
+}
+
+/**
+ * The lakehouse over the lake store; with `jobs` (the `lake` role) its jobs run on
+ * `lake.schedule`, without (an API-only process) it answers queries only, from a staging
+ * directory of its own (each lakehouse locks its staging directory). Device metadata and the
+ * pseudonymisation key come from the operational store.
+ */
+async function startLake(config: StrataConfig, deps: { store: ObjectStore; db: Db; jobs: boolean }, logger: Logger) {
   const { enabled: _enabled, schedule, ...settings } = config.lake;
   const lakehouse = await Lakehouse.open({
-    store,
-    stagingDir: join(config.dataDir, 'lake-staging'),
-    pseudonymKey: await platformSecret(db, 'lake_pseudonym_key'),
-    devices: () => lakeDevices(db),
+    store: deps.store,
+    stagingDir: join(config.dataDir, deps.jobs ? 'lake-staging' : 'lake-query-staging'),
+    pseudonymKey: await platformSecret(deps.db, 'lake_pseudonym_key'),
+    devices: () => lakeDevices(deps.db),
     topic: TELEMETRY_TOPIC,
     settings,
     logger,
   });
   try {
-    return { lakehouse, scheduler: startLakeScheduler({ lake: lakehouse, schedule, logger }) };
+    return { lakehouse, ...(deps.jobs && { scheduler: startLakeScheduler({ lake: lakehouse, schedule, logger }) }) };
   } catch (err) {
     await lakehouse.close();
     throw err;

@@ -31,7 +31,8 @@ describe('a database outage under ingest', () => {
   it('keeps ingest at 200 for 30 s without the database, then has every value and count', async () => {
     const t = await startTestPlatform({ 'db.url': await pg.createDatabase(), 'state.maxWaitMs': 50 });
     try {
-      const { app, state } = t.platform;
+      const { app } = t.platform;
+      const state = t.platform.state!;
       const DEVICES = 5;
       const sent = new Map<string, { count: number; sum: number; last: number }>();
       let seq = 0;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '@strata/config';
 import { tempDir } from '@strata/testkit';
@@ -26,11 +26,14 @@ export async function startTestPlatform(
   const db = server ? { 'db.url': await createServerDatabase(server) } : {};
   if (!server && !('db.url' in overrides)) await seedEmbeddedDatabase(join(tmp.dir, 'db')); // skips initdb: ~1 s instead of ~5 s
   const config = loadConfig({
-    overrides: { dataDir: tmp.dir, 'http.port': 0, 'demo.enabled': false, 'log.level': 'silent', ...db, ...overrides },
+    overrides: { dataDir: tmp.dir, 'http.port': 0, 'mqtt.port': 0, 'demo.enabled': false, 'log.level': 'silent', ...db, ...overrides },
   });
   prepare?.(tmp.dir);
   const platform = await startPlatform(config, createLogger(config.log, logTo));
-  const adminKey = readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim();
+  // Processes without the api role make no admin key: the test gets one all the same.
+  const adminKey = existsSync(join(tmp.dir, 'admin.key'))
+    ? readFileSync(join(tmp.dir, 'admin.key'), 'utf8').trim()
+    : (await platform.auth.directory.createKey({ scopes: ['admin'], name: 'test admin' }, { actor: 'test' })).key;
   return {
     platform,
     adminKey,

@@ -94,4 +94,46 @@ describe('loadConfig', () => {
     writeFileSync(bad, '- just\n- a list\n');
     expect(() => loadConfig({ file: bad })).toThrow(/top level must be a mapping/);
   });
+
+  it('describes a deployment in one file, with roles and lists from the environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-config-'));
+    const file = join(dir, 'prod.yaml');
+    writeFileSync(
+      file,
+      [
+        'environment: prod',
+        'db: { url: "postgres://strata@db.internal:5432/strata" }',
+        'stream: { engine: nats, nats: { servers: ["nats://n1:4222"], replicas: 3 } }',
+        'storage: { engine: s3, s3: { bucket: strata-lake, endpoint: "http://rgw:7480", forcePathStyle: true } }',
+      ].join('\n'),
+    );
+    const c = loadConfig({ file, env: { STRATA_ROLES: 'ingest, api', STRATA_STREAM__NATS__SERVERS: 'nats://a:4222,nats://b:4222' } });
+    expect(c.roles).toEqual(['ingest', 'api']);
+    expect(c.environment).toBe('prod');
+    expect(c.stream.nats).toEqual({ servers: ['nats://a:4222', 'nats://b:4222'], replicas: 3 });
+    expect(c.storage.s3).toMatchObject({ bucket: 'strata-lake', region: 'us-east-1', forcePathStyle: true });
+    expect(loadConfig().roles).toEqual(['ingest', 'delivery', 'state', 'rules', 'lake', 'api', 'web']);
+  });
+
+  it('refuses settings that do not make a deployment together', () => {
+    const problems = (overrides: Record<string, unknown>): string => {
+      try {
+        loadConfig({ overrides });
+        return '';
+      } catch (err) {
+        expect(configErrors.STRATA_ERR_CONFIG_INVALID.is(err)).toBe(true);
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ roles: ['ingest', 'oven'] })).toMatch(/roles/);
+    expect(problems({ roles: [] })).toMatch(/roles/);
+    expect(problems({ 'storage.engine': 's3' })).toMatch(/storage\/s3 is required/);
+    // Several ingest processes share servers, never embedded engines.
+    const embedded = problems({ roles: ['ingest'], 'ingest.processes': 2 });
+    expect(embedded).toMatch(/needs stream.engine nats/);
+    expect(embedded).toMatch(/needs db.url/);
+    expect(problems({ 'ingest.processes': 2, 'stream.engine': 'nats', 'db.url': 'postgres://x@h/db' })).toMatch(/only role is ingest/);
+    expect(problems({ roles: ['ingest'], 'ingest.processes': 2, 'stream.engine': 'nats', 'db.url': 'postgres://x@h/db' })).toBe('');
+    expect(problems({ environment: 'Prod!' })).toMatch(/environment/);
+  });
 });

@@ -17,7 +17,12 @@ const ENV_ALIASES: Record<string, string> = {
   STRATA_HOST: 'http.host',
   STRATA_LOG_LEVEL: 'log.level',
   STRATA_DB_URL: 'db.url',
+  STRATA_ROLES: 'roles',
+  STRATA_ENVIRONMENT: 'environment',
 };
+
+/** Settings that are lists take a comma-separated value from the environment. */
+const LIST_SETTINGS = new Set(['roles', 'stream.nats.servers', 'rules.presets', 'rules.files']);
 
 export interface LoadOptions {
   /** YAML or JSON file; missing keys keep their defaults. */
@@ -77,20 +82,32 @@ export function loadConfig(opts: LoadOptions = {}): StrataConfig {
   for (const [name, raw] of Object.entries(opts.env ?? {})) {
     if (raw === undefined || !name.startsWith('STRATA_')) continue;
     const alias = ENV_ALIASES[name];
-    if (alias) setPath(tree, alias, envValue(raw));
-    else if (name.includes('__')) {
-      setPath(tree, name.slice('STRATA_'.length).split('__').map(envToCamel).join('.'), envValue(raw));
-    }
+    const path = alias ?? (name.includes('__') ? name.slice('STRATA_'.length).split('__').map(envToCamel).join('.') : undefined);
+    if (path) setPath(tree, path, LIST_SETTINGS.has(path) ? raw.split(',').map((v) => v.trim()).filter(Boolean) : envValue(raw));
   }
   for (const [path, value] of Object.entries(opts.overrides ?? {})) {
     if (value !== undefined) setPath(tree, path, value);
   }
   const withDefaults = Value.Default(ConfigSchema, tree) as Tree;
   const problems = [...Value.Errors(ConfigSchema, withDefaults)].map((e) => `${e.path || '/'} ${e.message}`);
+  if (problems.length === 0) problems.push(...deploymentProblems(withDefaults as StrataConfig));
   if (problems.length > 0) throw configErrors.STRATA_ERR_CONFIG_INVALID({ problems: problems.join('; ') });
   const config = withDefaults as StrataConfig;
   config.dataDir = resolve(config.dataDir);
   return deepFreeze(config);
+}
+
+/** Settings that are valid one by one but do not make a deployment together. */
+function deploymentProblems(config: StrataConfig): string[] {
+  const problems: string[] = [];
+  if (config.storage.engine === 's3' && !config.storage.s3) problems.push('/storage/s3 is required with storage.engine s3');
+  if (config.ingest.processes > 1) {
+    // Embedded engines belong to one process: several ingest processes must share servers.
+    if (config.stream.engine !== 'nats') problems.push('/ingest/processes above 1 needs stream.engine nats');
+    if (!config.db.url) problems.push('/ingest/processes above 1 needs db.url (a PostgreSQL server)');
+    if (config.roles.some((r) => r !== 'ingest')) problems.push('/ingest/processes above 1 is for a process whose only role is ingest (--roles ingest)');
+  }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

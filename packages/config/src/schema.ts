@@ -18,9 +18,22 @@ const QuietHours = Type.Object(
   { additionalProperties: false, description: 'UTC HH:MM window in which only critical alerts are sent at once; others wait for its end.' },
 );
 
+/** What one `strata start` process runs; a deployment spreads them over processes and machines. */
+export const ROLES = ['ingest', 'delivery', 'state', 'rules', 'lake', 'api', 'web'] as const;
+export type Role = (typeof ROLES)[number];
+
 /** Every setting, with its default. Nothing else in Strata reads `process.env`. */
 export const ConfigSchema = Type.Object(
   {
+    roles: Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r))), {
+      default: [...ROLES],
+      minItems: 1,
+      uniqueItems: true,
+      description: 'Roles this process runs (env STRATA_ROLES=ingest,api). Several processes share work through the stream and the database, so splitting roles needs stream.engine nats and db.url.',
+    }),
+    environment: Type.Optional(
+      Type.String({ pattern: '^[a-z][a-z0-9]{0,15}$', description: 'dev, staging, prod...: suffixes the names of shared resources (S3 bucket, NATS streams) so environments can share servers.' }),
+    ),
     dataDir: Type.String({ minLength: 1, default: './data', description: 'Where embedded engines keep their files.' }),
     http: Type.Object(
       {
@@ -39,6 +52,7 @@ export const ConfigSchema = Type.Object(
         maxFutureMs: Type.Integer({ minimum: 0, default: DEFAULT_INGEST_LIMITS.maxFutureMs }),
         minTimestamp: Type.String({ format: 'date-time', default: new Date(DEFAULT_INGEST_LIMITS.minTimestampMs).toISOString() }),
         parseWorkers: Type.Integer({ minimum: 0, maximum: 64, default: 1, description: 'Worker threads parsing large bodies (0 = all inline).' }),
+        processes: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'Ingest processes sharing the HTTP and MQTT ports (Node cluster), for `--roles ingest`; needs stream.engine nats and db.url.' }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -50,6 +64,67 @@ export const ConfigSchema = Type.Object(
         segmentBytes: Type.Integer({ minimum: 64 * 1024, default: EMBEDDED_DEFAULTS.segmentBytes }),
         dedupWindowMs: Type.Integer({ minimum: 0, default: TOPIC_DEFAULTS.dedupWindowMs }),
         maxPendingBytes: Type.Integer({ minimum: MiB, default: EMBEDDED_DEFAULTS.maxPendingBytes }),
+        engine: Type.Union([Type.Literal('embedded'), Type.Literal('nats')], { default: 'embedded', description: 'embedded: files under DATA/stream, one process; nats: NATS JetStream, shared by every process of a deployment.' }),
+        nats: Type.Object(
+          {
+            servers: Type.Array(Type.String({ pattern: '^(nats|tls)://' }), { minItems: 1, default: ['nats://127.0.0.1:4222'] }),
+            replicas: Type.Union([Type.Literal(1), Type.Literal(3)], { default: 1, description: 'JetStream replicas per partition: 3 survives losing a server of a 3-node cluster.' }),
+            user: Type.Optional(Type.String()),
+            password: Type.Optional(Type.String({ description: 'Secret.' })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    storage: Type.Object(
+      {
+        engine: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local', description: 'Where the lake lives: local files under DATA/lake, or an S3 bucket.' }),
+        s3: Type.Optional(
+          Type.Object(
+            {
+              bucket: Type.String({ pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$', description: 'Gets "-<environment>" appended when `environment` is set.' }),
+              prefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?$', description: 'Key prefix inside the bucket, so deployments can share one.' })),
+              createBucket: Type.Boolean({ default: false, description: 'Create the bucket at start when missing (dev); in production it is provisioned with its lifecycle rules.' }),
+              region: Type.String({ minLength: 1, default: 'us-east-1' }),
+              endpoint: Type.Optional(Type.String({ pattern: '^https?://', description: 'For S3-compatible servers (Ceph RGW, MinIO) and emulators.' })),
+              forcePathStyle: Type.Boolean({ default: false }),
+              accessKeyId: Type.Optional(Type.String({ minLength: 1, description: "Static credentials; without them the AWS SDK's default chain (env, profile, instance role)." })),
+              secretAccessKey: Type.Optional(Type.String({ minLength: 1, description: 'Secret.' })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    mqtt: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'The embedded MQTT broker in the ingest role: devices publish to devices/{id}/telemetry.' }),
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: '0 picks a free port.' }),
+        tls: Type.Optional(
+          Type.Object(
+            {
+              port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
+              certFile: Type.String({ minLength: 1 }),
+              keyFile: Type.String({ minLength: 1 }),
+            },
+            { additionalProperties: false, description: 'A second, TLS listener.' },
+          ),
+        ),
+        bridge: Type.Optional(
+          Type.Object(
+            {
+              url: Type.String({ pattern: '^(mqtts?|tcp|ssl)://', description: 'External broker (mosquitto...) whose devices/+/telemetry the ingest role takes in.' }),
+              group: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'strata', description: 'Shared-subscription group: bridge members split the messages.' }),
+              clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Stable per member (persistent session). Default: strata-bridge-<host>-<n>.' })),
+              username: Type.Optional(Type.String()),
+              password: Type.Optional(Type.String({ description: 'Secret.' })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -1,6 +1,6 @@
 /**
  * The object store interface (DESIGN.md, "Object store"): put/get/list/delete by key with
- * atomic visibility of a put. Engines: local filesystem (default) and S3 (later). Every engine
+ * atomic visibility of a put. Engines: local filesystem (default) and S3. Every engine
  * passes the shared contract suite in `./contract`.
  *
  * Keys are `/`-separated relative paths: no leading `/`, no empty, `.` or `..` segments, no

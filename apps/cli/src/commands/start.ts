@@ -1,7 +1,12 @@
-import type { Command } from 'commander';
-import { loadConfig } from '@strata/config';
+import cluster from 'node:cluster';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Logger } from 'pino';
+import { loadConfig, ROLES } from '@strata/config';
 import { createLogger, startPlatform, type Platform } from '@strata/server';
-import { commonOverrides, port, type CommonFlags } from '../options.js';
+import { commonOverrides, list, port, type CommonFlags } from '../options.js';
+
+/** Set by the primary on each ingest process it forks: the member's index (names its MQTT bridge session). */
+const MEMBER_ENV = 'STRATA_INGEST_MEMBER';
 
 interface StartFlags extends CommonFlags {
   port?: number;
@@ -9,17 +14,27 @@ interface StartFlags extends CommonFlags {
   db?: string;
   demo: boolean;
   logLevel?: string;
+  roles?: string[];
+  environment?: string;
+  mqttPort?: number;
+  mqtt: boolean;
+  processes?: number;
 }
 
 export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
   program
     .command('start')
-    .description('run the platform: API, ingest, stream, delivery to the lake (embedded engines)')
+    .description('run the platform: ingest (HTTP, MQTT), stream, delivery to the lake, state, rules, lake jobs, API (by default all roles, on embedded engines)')
     .option('--config <file>', 'YAML or JSON config file')
     .option('--data <dir>', 'data directory (default ./data, env STRATA_DATA)')
     .option('--port <port>', 'HTTP port (default 8080, env STRATA_PORT; 0 picks a free one)', port)
     .option('--host <host>', 'HTTP address (default 127.0.0.1, env STRATA_HOST)')
     .option('--db <url>', 'PostgreSQL server, postgres://... (env STRATA_DB_URL; default: embedded under the data dir)')
+    .option('--roles <list>', `roles this process runs, comma-separated: ${ROLES.join(',')} (default all, env STRATA_ROLES)`, list)
+    .option('--environment <name>', 'dev, staging, prod...: suffixes shared resource names (env STRATA_ENVIRONMENT)')
+    .option('--mqtt-port <port>', 'MQTT broker port of the ingest role (default 1883; 0 picks a free one)', port)
+    .option('--no-mqtt', 'no MQTT broker in the ingest role')
+    .option('--processes <n>', 'ingest processes sharing the ports (with --roles ingest, NATS and a PostgreSQL server)', positiveInteger)
     .option('--no-demo', 'do not start the demo devices')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (flags: StartFlags) => {
@@ -32,10 +47,16 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
           'http.host': flags.host,
           'db.url': flags.db,
           'log.level': flags.logLevel,
+          roles: flags.roles,
+          environment: flags.environment,
+          'mqtt.port': flags.mqttPort,
+          'ingest.processes': flags.processes,
+          ...(flags.mqtt === false && { 'mqtt.enabled': false }),
           ...(flags.demo === false && { 'demo.enabled': false }),
         },
       });
       const logger = createLogger(config.log);
+      if (config.ingest.processes > 1 && cluster.isPrimary) return superviseIngest(config.ingest.processes, logger);
       // Signals are handled from the start: one that arrives while engines open (recovery can
       // take a while) stops the platform as soon as it is up, instead of killing it half-open.
       let platform: Platform | undefined;
@@ -63,14 +84,60 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
 
-      platform = await startPlatform(config, logger);
+      platform = await startPlatform(config, logger, { member: Number(env[MEMBER_ENV] ?? 0) });
       if (platform.newAdminKey) {
         // Printed once, straight to the terminal: keys never go through the logger.
         process.stdout.write(
           `\nAdmin API key (shown once; also saved to ${config.dataDir}/admin.key, mode 0600):\n  ${platform.newAdminKey}\n\n`,
         );
       }
-      process.stdout.write(`Strata is running at ${platform.url}  (health: ${platform.url}/health, send data: POST ${platform.url}/v1/ingest)\n`);
+      const mqtt = platform.mqttPort !== undefined ? `, MQTT: mqtt://${config.mqtt.host}:${platform.mqttPort} devices/{id}/telemetry` : '';
+      process.stdout.write(`Strata is running at ${platform.url}  (roles: ${config.roles.join(',')}; health: ${platform.url}/health${config.roles.includes('ingest') ? `, send data: POST ${platform.url}/v1/ingest` : ''}${mqtt})\n`);
       if (stopping) stop(platform);
     });
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/**
+ * `ingest.processes` > 1: this process only supervises. It forks that many ingest processes,
+ * which share the HTTP and MQTT ports (Node cluster hands connections out), restarts one that
+ * dies, and on SIGTERM/SIGINT stops them all and exits once they have.
+ */
+function superviseIngest(processes: number, logger: Logger): void {
+  let stopping = false;
+  const members = new Map<number, number>(); // cluster worker id -> member index
+  const fork = (member: number): void => {
+    const worker = cluster.fork({ [MEMBER_ENV]: String(member) });
+    members.set(worker.id, member);
+  };
+  cluster.on('exit', (worker, code, signal) => {
+    const member = members.get(worker.id)!;
+    members.delete(worker.id);
+    if (stopping) {
+      if (members.size === 0) {
+        logger.info('every ingest process stopped');
+        logger.flush();
+        process.exit(0);
+      }
+      return;
+    }
+    logger.error({ member, code, signal }, 'ingest process died; starting another');
+    setTimeout(() => fork(member), 1000).unref();
+  });
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping the ingest processes');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    if (members.size === 0) process.exit(0);
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  for (let member = 0; member < processes; member++) fork(member);
+  logger.info({ processes }, 'ingest processes started');
 }

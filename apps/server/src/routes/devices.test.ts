@@ -32,7 +32,7 @@ beforeAll(async () => {
     { device: 'p-2', ts: at(5 * MIN), metrics: { heart_rate: 90 }, tags: { kind: 'patient' } },
     { device: 's-1', ts: at(2 * HOUR), metrics: { humidity: 40 } },
   ]);
-  await t.platform.state.caughtUp();
+  await t.platform.state!.caughtUp();
 });
 afterAll(async () => t.close());
 

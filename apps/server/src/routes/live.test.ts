@@ -21,7 +21,7 @@ beforeAll(async () => {
     { device: 'lv-m2', ts, metrics: { rpm: 0 }, tags: { kind: 'machine' } },
     { device: 'lv-p1', ts, metrics: { spo2: 97 }, tags: { kind: 'patient' } },
   ]);
-  await t.platform.state.caughtUp();
+  await t.platform.state!.caughtUp();
 });
 afterAll(async () => t.close());
 

@@ -1,27 +1,33 @@
 import type { FastifyInstance } from 'fastify';
 import type { Stream } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
+import { sql } from 'kysely';
+import type { Db } from '@strata/db';
 import type { Metrics } from '../metrics.js';
 import { httpErrors } from '../errors.js';
 
 /** Liveness, readiness and metrics. Only /health and /ready are public. */
-export async function opsRoutes(app: FastifyInstance, opts: { stream: Stream; store: ObjectStore; metrics: Metrics }): Promise<void> {
+export async function opsRoutes(app: FastifyInstance, opts: { stream: Stream; store: ObjectStore; db: Db; metrics: Metrics }): Promise<void> {
   app.get('/health', { config: { public: true } }, async () => ({ status: 'ok' }));
 
   // Public, so it names the failing components only; the details (paths, OS errors) go to the log.
+  // Probes run together, each within READY_TIMEOUT_MS: an unreachable server must not hang the check.
+  const probes: Array<[failure: string, probe: () => Promise<unknown>]> = [
+    ['stream not writable', async () => {
+      const health = opts.stream.health();
+      if (!health.writable) throw new Error(health.reason ?? 'not writable');
+    }],
+    ['storage not writable', () => opts.store.probe()],
+    ['database unreachable', () => sql`SELECT 1`.execute(opts.db.kysely)],
+  ];
   app.get('/ready', { config: { public: true } }, async (req) => {
-    const failing: string[] = [];
-    const health = opts.stream.health();
-    if (!health.writable) {
-      failing.push('stream not writable');
-      req.log.warn({ reason: health.reason }, 'not ready: stream');
-    }
-    try {
-      await opts.store.probe();
-    } catch (err) {
-      failing.push('storage not writable');
-      req.log.warn({ err }, 'not ready: storage');
-    }
+    const results = await Promise.allSettled(probes.map(([, probe]) => withTimeout(probe(), READY_TIMEOUT_MS)));
+    const failing = probes.flatMap(([failure], i) => {
+      const result = results[i]!;
+      if (result.status === 'fulfilled') return [];
+      req.log.warn({ err: result.reason }, `not ready: ${failure}`);
+      return [failure];
+    });
     if (failing.length > 0) throw httpErrors.STRATA_ERR_HTTP_NOT_READY({ reasons: failing.join(', ') });
     return { status: 'ready' };
   });
@@ -30,4 +36,14 @@ export async function opsRoutes(app: FastifyInstance, opts: { stream: Stream; st
     reply.header('content-type', opts.metrics.registry.contentType);
     return opts.metrics.registry.metrics();
   });
+}
+
+const READY_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

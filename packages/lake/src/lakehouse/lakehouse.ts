@@ -3,15 +3,16 @@
  * object store, one run at a time. Each layer is incremental and commits through its manifest
  * (see manifest.ts): running it twice, or again after a crash half-way, gives the same tables.
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { acquireDirLock, silentLogger, type Logger } from '@strata/core';
 import type { ObjectStore } from '@strata/storage';
 import { lakeErrors } from '../errors.js';
 import { lit, litList, openDuck, rows } from './duck.js';
 import { devicePseudonym } from './pseudonym.js';
-import { loadManifest } from './manifest.js';
+import { listedFiles, loadManifest } from './manifest.js';
 import { runBronze } from './bronze.js';
 import { runSilver } from './silver.js';
 import { runGold } from './gold.js';
@@ -217,27 +218,57 @@ export class Lakehouse {
     const body = await store.get(key);
     if (body === undefined) throw lakeErrors.STRATA_ERR_LAKE_JOB_FAILED({ layer: 'read', reason: `object ${key} disappeared` });
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, body);
+    // Written aside then renamed: a concurrent query never sees a partial copy.
+    const tmp = join(dirname(path), `.tmp-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, body);
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
     return path;
+  }
+
+  /**
+   * Removes the staged copies under `dir` of files that no manifest loaded at `loadedAt` lists
+   * (replaced, compacted or expired since they were staged). A copy staged after `loadedAt` is
+   * kept: it may come from a newer manifest. Queries that still read a removed copy retry.
+   */
+  private async pruneStaged(dir: string, listed: ReadonlySet<string>, loadedAt: number): Promise<void> {
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const path = join(entry.parentPath, entry.name);
+      if (listed.has(relative(dir, path).split(sep).join('/'))) continue;
+      // A `.tmp-` file is a copy being written, unless a crash left it long ago.
+      const before = entry.name.startsWith('.tmp-') ? loadedAt - 60_000 : loadedAt;
+      const info = await stat(path).catch(() => undefined);
+      if (info && info.mtimeMs < before) await rm(path, { force: true });
+    }
   }
 
   /**
    * The queryable tables for `role` with the local files of their current partitions (read from
    * the manifests now). Analysts get silver and gold only. Paths of a store without local files
-   * are staged copies under `stagingDir/query/` (pruning them is left to the S3 work, issue 6).
+   * are staged copies under `stagingDir/query/`; copies of files no manifest lists any more are
+   * removed here.
    */
   async tables(role: QueryRole): Promise<Array<{ spec: TableSpec; paths: string[] }>> {
     if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
     const out: Array<{ spec: TableSpec; paths: string[] }> = [];
-    const manifests = new Map<LakeLayer, Awaited<ReturnType<typeof loadManifest>>>();
     const queryDir = join(this.opts.stagingDir, 'query');
     await mkdir(queryDir, { recursive: true });
+    const loadedAt = Date.now();
+    const manifests = new Map<LakeLayer, Awaited<ReturnType<typeof loadManifest>>>();
+    for (const layer of LAKE_LAYERS) manifests.set(layer, await loadManifest(this.opts.store, layer));
     for (const spec of TABLES) {
       if (!spec.roles.includes(role)) continue;
-      let m = manifests.get(spec.layer);
-      if (!m) manifests.set(spec.layer, (m = await loadManifest(this.opts.store, spec.layer)));
+      const m = manifests.get(spec.layer)!;
       const keys = Object.keys(m.tables[spec.name] ?? {}).sort().flatMap((dt) => m.tables[spec.name]![dt]!.files);
       out.push({ spec, paths: await Promise.all(keys.map((k) => this.localFile(k, queryDir))) });
+    }
+    if (!this.opts.store.localPath) {
+      await this.pruneStaged(queryDir, new Set([...manifests.values()].flatMap((m) => [...listedFiles(m)])), loadedAt);
     }
     return out;
   }
