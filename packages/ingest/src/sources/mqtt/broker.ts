@@ -112,6 +112,7 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
   const coalescer = new Coalescer(opts.ingest, maxPayloadBytes);
   const sockets = new Set<Socket>();
   let closing = false;
+  let guardWarned = false;
 
   const report = (device: string, r: ErrorReport): void => {
     const packet: PublishPacket = { cmd: 'publish', topic: errorTopic(device), payload: Buffer.from(JSON.stringify(r)), qos: 1, retain: false, dup: false };
@@ -250,7 +251,8 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
         const err = ingestErrors.STRATA_ERR_INGEST_TOO_LARGE({ reason: `packet of ${bytes} bytes is over the ${packetLimit}-byte limit; the connection was closed` });
         report(device, { code: err.code, status: err.statusCode, message: err.message, topic: telemetryTopic(device), bytes, at: new Date().toISOString() });
       }
-    })) {
+    }) && !guardWarned) {
+      guardWarned = true;
       logger.warn({}, 'mqtt packet size guard unavailable (aedes internals changed): oversized packets are buffered whole');
     }
   };
