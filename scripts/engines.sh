@@ -23,6 +23,7 @@ PACKAGES=(
   nats-server                             # JetStream stream engine
   mosquitto mosquitto-clients             # external MQTT broker (bridge mode, bench:mqtt baseline)
   ceph-mon ceph-osd radosgw ceph-common   # Ceph RGW: the real S3 engine
+  chromium                                # browser tests (the dashboard), driven by playwright-core
 )
 
 do_install() {
@@ -70,7 +71,10 @@ start_moto() {
 # Real S3: 1 monitor + 1 BlueStore-on-file OSD + radosgw, no cephx, loopback only (~20 s).
 start_ceph_rgw() {
   alive "$D/ceph.pid" && return
-  local C=$D/ceph
+  local C=$D/ceph f p
+  for f in "$C"/run/*.pid; do # daemons of a start that failed half-way
+    [ -f "$f" ] && for p in $(cat "$f"); do kill "$p" 2>/dev/null || true; done
+  done
   rm -rf "$C"
   mkdir -p "$C"/{run,log,mon,osd,rgw}
   local FSID
@@ -123,7 +127,6 @@ CONF
   radosgw -n client.rgw.a
   wait_port 7480 90
   radosgw-admin user create --uid=strata --display-name=Strata --access-key=STRATAKEY --secret=STRATASECRET >/dev/null
-  local f
   for f in client.rgw.a "osd.$ID" mon.a; do
     for _ in $(seq 1 50); do [ -s "$C/run/$f.pid" ] && break; sleep 0.1; done
   done
@@ -148,7 +151,8 @@ do_status() {
 
 do_stop() {
   local f p
-  for f in "$D"/*.pid; do
+  # Ceph daemons by their own pid files too: a start that failed half-way wrote no ceph.pid.
+  for f in "$D"/*.pid "$D"/ceph/run/*.pid; do
     [ -f "$f" ] || continue
     for p in $(cat "$f"); do kill "$p" 2>/dev/null || true; done
     rm -f "$f"

@@ -9,7 +9,7 @@ import type { Delivery, Lakehouse } from '@strata/lake';
 import type { AlertFeed, RuleRegistry } from '@strata/rules';
 import type { IngestRejectReason, Metrics } from './metrics.js';
 import { httpErrors } from './errors.js';
-import { opsRoutes } from './routes/ops.js';
+import { opsRoutes, type Readiness } from './routes/ops.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { registerOpenApi } from './openapi.js';
@@ -38,6 +38,8 @@ export interface AppOptions {
   ingest?: IngestService;
   /** The api role: every other `/v1` route. Default true; false leaves /health, /ready, /metrics (and ingest). */
   api?: boolean;
+  /** What `/ready` probes besides the stream (default: the object store and the database). */
+  readiness?: Readiness;
   stream: Stream;
   store: ObjectStore;
   delivery?: Delivery;
@@ -141,7 +143,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done();
   });
 
-  await app.register(opsRoutes, { stream: opts.stream, store: opts.store, db: opts.db, metrics: opts.metrics });
+  await app.register(opsRoutes, { stream: opts.stream, store: opts.store, db: opts.db, metrics: opts.metrics, readiness: opts.readiness ?? { store: true, db: true } });
   if (opts.ingest) await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   if (opts.api !== false) await registerApi(app, opts);
   return app;

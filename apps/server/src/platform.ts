@@ -178,6 +178,9 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       metrics,
       ...(ingest && { ingest }),
       api: has('api'),
+      // Ingest works on while the object store or the database is down (keys are cached): a load
+      // balancer must not take it out for them.
+      readiness: { store: has('delivery') || has('lake') || has('api'), db: has('state') || has('rules') || has('lake') || has('api') },
       ...(live && { live }),
       ...(known && { knownDevices: known }),
       ...(delivery && { delivery }),
@@ -291,9 +294,10 @@ async function startMqtt(config: StrataConfig, deps: { ingest: IngestService; di
   const member = deps.member;
   const authenticate = (username: string, password: Buffer | undefined): { device: string } | undefined => {
     const caller = password && deps.directory.verifyKey(password.toString('utf8'));
-    if (!caller || !allows(caller, 'ingest')) return undefined;
-    // A device-bound key signs in its own device only; an unbound ingest key any device.
-    return caller.kind === 'key' && caller.device !== undefined && caller.device !== username ? undefined : { device: username };
+    // Device keys sign in their own device; an unbound ingest key (a gateway's) any device. Admin
+    // keys never: they are for operators, and a device's password can leak from the device.
+    if (!caller || caller.kind !== 'key' || caller.scopes.includes('admin') || !allows(caller, 'ingest')) return undefined;
+    return caller.device !== undefined && caller.device !== username ? undefined : { device: username };
   };
   const observer = deps.metrics.mqttObserver;
   const broker = await startMqttBroker({
@@ -312,11 +316,11 @@ async function startMqtt(config: StrataConfig, deps: { ingest: IngestService; di
       ingest: deps.ingest,
       url: bridge.url,
       group: bridge.group,
-      clientId: bridge.clientId ?? `strata-bridge-${hostname()}-${member}`,
+      clientId: bridge.clientId ?? `strata-bridge-${hostname()}-${config.http.port}-${member}`,
       ...(bridge.username !== undefined && { username: bridge.username }),
       ...(bridge.password !== undefined && { password: bridge.password }),
       observer,
-      logger: logger.child({ bridge: bridge.url }),
+      logger: logger.child({ bridge: bridge.url }), // credentials cannot be in it: the config refuses user:password@ URLs
     });
     closers.push(() => bridged.close());
   }

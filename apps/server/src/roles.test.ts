@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from './test-platform.js';
 
@@ -30,6 +31,26 @@ describe('roles', () => {
     expect(ingestOnly.platform.delivery).toBeUndefined();
     expect(ingestOnly.platform.state).toBeUndefined();
     expect(ingestOnly.platform.rules).toBeUndefined();
+  });
+
+  it('signs devices in to MQTT with a key for that device, never with an admin key', async () => {
+    const { directory } = ingestOnly.platform.auth;
+    const deviceKey = (await directory.createKey({ scopes: ['ingest'], device: 'pump-7' }, { actor: 'test' })).key;
+    const connect = async (username: string, password: string): Promise<string> => {
+      const client = mqtt.connect(`mqtt://127.0.0.1:${ingestOnly.platform.mqttPort}`, { username, password, reconnectPeriod: 0, connectTimeout: 5000 });
+      try {
+        return await new Promise<string>((resolve) => {
+          client.once('connect', () => resolve('connected'));
+          client.once('error', (err) => resolve(err.message));
+        });
+      } finally {
+        await client.endAsync(true);
+      }
+    };
+    expect(await connect('pump-7', deviceKey)).toBe('connected');
+    expect(await connect('pump-8', deviceKey)).toMatch(/Not authorized/i);
+    expect(await connect('pump-7', ingestOnly.adminKey)).toMatch(/Not authorized/i);
+    expect(await connect('pump-7', 'stk_000000000000_' + 'x'.repeat(43))).toMatch(/Not authorized/i);
   });
 
   it('an API process serves the API, not ingest, and runs no consumers', async () => {

@@ -135,5 +135,8 @@ describe('loadConfig', () => {
     expect(problems({ 'ingest.processes': 2, 'stream.engine': 'nats', 'db.url': 'postgres://x@h/db' })).toMatch(/only role is ingest/);
     expect(problems({ roles: ['ingest'], 'ingest.processes': 2, 'stream.engine': 'nats', 'db.url': 'postgres://x@h/db' })).toBe('');
     expect(problems({ environment: 'Prod!' })).toMatch(/environment/);
+    // URLs are logged: credentials belong in their own (secret) settings.
+    expect(problems({ 'stream.nats.servers': ['nats://user:secret@n1:4222'] })).toMatch(/servers/);
+    expect(problems({ 'mqtt.bridge': { url: 'mqtt://user:secret@broker:1883' } })).toMatch(/bridge/);
   });
 });

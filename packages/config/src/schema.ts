@@ -67,7 +67,7 @@ export const ConfigSchema = Type.Object(
         engine: Type.Union([Type.Literal('embedded'), Type.Literal('nats')], { default: 'embedded', description: 'embedded: files under DATA/stream, one process; nats: NATS JetStream, shared by every process of a deployment.' }),
         nats: Type.Object(
           {
-            servers: Type.Array(Type.String({ pattern: '^(nats|tls)://' }), { minItems: 1, default: ['nats://127.0.0.1:4222'] }),
+            servers: Type.Array(Type.String({ pattern: '^(nats|tls)://[^@\\s/]+$', description: 'host:port; credentials go in user/password, never in the URL (URLs are logged).' }), { minItems: 1, default: ['nats://127.0.0.1:4222'] }),
             replicas: Type.Union([Type.Literal(1), Type.Literal(3)], { default: 1, description: 'JetStream replicas per partition: 3 survives losing a server of a 3-node cluster.' }),
             user: Type.Optional(Type.String()),
             password: Type.Optional(Type.String({ description: 'Secret.' })),
@@ -116,9 +116,9 @@ export const ConfigSchema = Type.Object(
         bridge: Type.Optional(
           Type.Object(
             {
-              url: Type.String({ pattern: '^(mqtts?|tcp|ssl)://', description: 'External broker (mosquitto...) whose devices/+/telemetry the ingest role takes in.' }),
+              url: Type.String({ pattern: '^(mqtts?|tcp|ssl)://[^@\\s/]+$', description: 'External broker (mosquitto...) whose devices/+/telemetry the ingest role takes in: host:port; credentials go in username/password, never in the URL (URLs are logged).' }),
               group: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'strata', description: 'Shared-subscription group: bridge members split the messages.' }),
-              clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Stable per member (persistent session). Default: strata-bridge-<host>-<n>.' })),
+              clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Stable per member (its persistent session holds its share). Default: strata-bridge-<host>-<http.port>-<ingest process index>.' })),
               username: Type.Optional(Type.String()),
               password: Type.Optional(Type.String({ description: 'Secret.' })),
             },

@@ -103,37 +103,60 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+/** A process that dies sooner than this after its start failed at starting. */
+const FAST_FAILURE_MS = 10_000;
+/** Consecutive fast failures of one member after which the supervisor gives up (exit 1). */
+const MAX_FAST_FAILURES = 5;
+
 /**
  * `ingest.processes` > 1: this process only supervises. It forks that many ingest processes,
  * which share the HTTP and MQTT ports (Node cluster hands connections out), restarts one that
- * dies, and on SIGTERM/SIGINT stops them all and exits once they have.
+ * dies (after 1 s, doubling up to 30 s while it keeps dying at start; after 5 such failures in a
+ * row it stops everything and exits 1), and on SIGTERM/SIGINT stops them all and exits once they
+ * have.
  */
 function superviseIngest(processes: number, logger: Logger): void {
   let stopping = false;
-  const members = new Map<number, number>(); // cluster worker id -> member index
+  const members = new Map<number, { member: number; started: number }>(); // by cluster worker id
+  const fastFailures = new Map<number, number>(); // by member
   const fork = (member: number): void => {
+    if (stopping) return;
     const worker = cluster.fork({ [MEMBER_ENV]: String(member) });
-    members.set(worker.id, member);
+    members.set(worker.id, { member, started: Date.now() });
+  };
+  const stopAll = (): void => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   };
   cluster.on('exit', (worker, code, signal) => {
-    const member = members.get(worker.id)!;
+    const { member, started } = members.get(worker.id)!;
     members.delete(worker.id);
     if (stopping) {
       if (members.size === 0) {
         logger.info('every ingest process stopped');
         logger.flush();
-        process.exit(0);
+        process.exit(process.exitCode ?? 0);
       }
       return;
     }
-    logger.error({ member, code, signal }, 'ingest process died; starting another');
-    setTimeout(() => fork(member), 1000).unref();
+    const failures = Date.now() - started < FAST_FAILURE_MS ? (fastFailures.get(member) ?? 0) + 1 : 0;
+    fastFailures.set(member, failures);
+    if (failures >= MAX_FAST_FAILURES) {
+      logger.error({ member, code, signal, failures }, 'ingest process keeps failing at start; stopping');
+      process.exitCode = 1;
+      stopping = true;
+      stopAll();
+      if (members.size === 0) process.exit(1);
+      return;
+    }
+    const delayMs = Math.min(30_000, 1000 * 2 ** Math.max(0, failures - 1));
+    logger.error({ member, code, signal, restartInMs: delayMs }, 'ingest process died; starting another');
+    setTimeout(() => fork(member), delayMs); // not unref'd: the supervisor lives while it has members to restart
   });
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping the ingest processes');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    stopAll();
     if (members.size === 0) process.exit(0);
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));

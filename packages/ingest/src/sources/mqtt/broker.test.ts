@@ -73,9 +73,26 @@ describe('embedded MQTT broker: who may connect', () => {
 describe('embedded MQTT broker: telemetry', () => {
   it('acknowledges a QoS 1 message only once its events are durable in the stream, as source mqtt', async () => {
     const observer = countingObserver();
-    const { url } = await broker({ observer });
+    // The append is held until the test lets it go: no PUBACK may arrive before.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let appending = false;
+    const ingest: MqttIngest = {
+      ingestBody: async (...args) => {
+        appending = true;
+        await held;
+        return fx.ingest.ingestBody(...args);
+      },
+    };
+    const { url } = await broker({ observer, ingest });
     const c = await device(url, 'ack-1');
-    await c.publishAsync('devices/ack-1/telemetry', JSON.stringify({ sensorId: 'ack-1', temperature: 21.5, timestamp: '2025-12-04T12:00:00Z' }), { qos: 1 });
+    let acked = false;
+    const published = c.publishAsync('devices/ack-1/telemetry', JSON.stringify({ sensorId: 'ack-1', temperature: 21.5, timestamp: '2025-12-04T12:00:00Z' }), { qos: 1 }).then(() => (acked = true));
+    await vi.waitFor(() => expect(appending).toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // time for a PUBACK sent too early to arrive
+    expect(acked).toBe(false);
+    release();
+    await published;
     // The PUBACK has arrived: the event must be readable now, without waiting.
     expect(await eventsOf('ack-1')).toEqual([expect.objectContaining({ device: 'ack-1', ts: '2025-12-04T12:00:00.000Z', metrics: { temperature: 21.5 }, source: 'mqtt' })]);
     expect(observer).toMatchObject({ accepted_: 1, events: 1 });

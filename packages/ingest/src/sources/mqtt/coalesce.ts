@@ -9,10 +9,13 @@ import { NDJSON_TYPE } from './payload-format.js';
  * lifted bench:mqtt from about 0.65 of mosquitto to over 0.8.
  *
  * Per-message answers stay exact:
- * - durable: every message of the batch is (the append is all-or-nothing);
+ * - durable: every message of the batch is;
  * - refused (any 4xx): nothing was written, so each message is ingested again on its own,
  *   which gives each its own answer and report (the good ones are accepted);
- * - unavailable (503): none was written; each gets that answer.
+ * - unavailable (503): on the embedded stream none was written; on NATS an append that timed
+ *   out or met a leader election may be partly stored. Each message gets that answer (no
+ *   PUBACK), the client resends, and events with an `id` are stored once (the stream's dedup):
+ *   devices on NATS should give their events ids.
  * Anything else (arrays, NDJSON, SenML, an MQTT 5 content type, several lines) goes alone.
  */
 export class Coalescer {

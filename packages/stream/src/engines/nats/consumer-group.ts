@@ -2,7 +2,10 @@
  * Consumer groups of the NATS engine, across processes.
  *
  * Committed offsets: offsets bucket, key `<topic>.<group>.<partition>`, value the offset as text;
- * a commit is a KV put (a JetStream publish, durable and replicated once acknowledged).
+ * a commit is a compare-and-set on the revision this member last read or wrote (a JetStream
+ * publish, durable and replicated once acknowledged). So a member that lost a partition without
+ * knowing it yet cannot commit over its new owner: once the new owner committed, the old one's
+ * commit fails with STRATA_ERR_STREAM_NOT_ASSIGNED.
  *
  * Membership: every process with members of a group runs one `GroupCoordinator`, which holds a
  * lease in the members bucket, key `<topic>.<group>.<coordinator id>`, value JSON
@@ -274,6 +277,10 @@ interface Cursor {
   quietGap: boolean;
   failedAt: number;
   error: Error | null;
+  /** Revision of the committed offset this member last read or wrote (0: none): commits compare-and-set on it. */
+  revision: number;
+  /** The commit in progress on this partition: commits of one member go one after another. */
+  committing: Promise<void>;
 }
 
 /** One member of a consumer group (the `Consumer` handed to callers). */
@@ -305,7 +312,7 @@ export class GroupMember implements Consumer {
     }
     for (const p of partitions) {
       if (this.cursors.has(p)) continue;
-      const c: Cursor = { position: null, resolving: null, fetcher: null, quietGap: false, failedAt: 0, error: null };
+      const c: Cursor = { position: null, resolving: null, fetcher: null, quietGap: false, failedAt: 0, error: null, revision: 0, committing: Promise.resolve() };
       this.cursors.set(p, c);
       c.resolving = this.resolve(p, c);
     }
@@ -321,6 +328,7 @@ export class GroupMember implements Consumer {
   private async resolve(p: number, c: Cursor): Promise<void> {
     try {
       const entry = await this.env.offsets.get(offsetKey(this.topic, this.group, p));
+      c.revision = entry?.revision ?? 0;
       let position: number;
       let quiet = false;
       if (entry && entry.operation === 'PUT') position = Number(entry.string());
@@ -491,18 +499,30 @@ export class GroupMember implements Consumer {
       }
     }
     await Promise.all(
-      positions.map(async ({ partition, offset }) => {
-        try {
-          // Never past the end (what a later append would get): clamp when beyond what was seen.
-          const c = this.cursors.get(partition);
-          const seen = Math.max(c?.position ?? 0, c?.fetcher ? c.fetcher.nextSeq - 1 : 0);
-          const value = offset <= seen ? offset : Math.min(offset, await this.env.endOffset(this.topic, partition));
-          await this.env.offsets.put(offsetKey(this.topic, this.group, partition), String(value));
-        } catch (err) {
-          throw streamErrors.STRATA_ERR_STREAM_IO({ topic: this.topic, partition, reason: `commit failed: ${message(err)}` }, err);
-        }
+      positions.map(({ partition, offset }) => {
+        const c = this.cursors.get(partition)!;
+        const next = c.committing.then(() => this.commitOne(c, partition, offset));
+        c.committing = next.catch(() => undefined);
+        return next;
       }),
     );
+  }
+
+  private async commitOne(c: Cursor, partition: number, offset: number): Promise<void> {
+    await c.resolving; // the revision to compare against
+    const key = offsetKey(this.topic, this.group, partition);
+    try {
+      // Never past the end (what a later append would get): clamp when beyond what was seen.
+      const seen = Math.max(c.position ?? 0, c.fetcher ? c.fetcher.nextSeq - 1 : 0);
+      const value = String(offset <= seen ? offset : Math.min(offset, await this.env.endOffset(this.topic, partition)));
+      c.revision = c.revision ? await this.env.offsets.update(key, value, c.revision) : await this.env.offsets.create(key, value);
+    } catch (err) {
+      if (/wrong last sequence/i.test(message(err))) {
+        // Someone else committed here since this member read the offset: the partition moved on.
+        throw streamErrors.STRATA_ERR_STREAM_NOT_ASSIGNED({ topic: this.topic, partition, group: this.group }, err);
+      }
+      throw streamErrors.STRATA_ERR_STREAM_IO({ topic: this.topic, partition, reason: `commit failed: ${message(err)}` }, err);
+    }
   }
 
   seek(position: Position): void {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger, startNats, type NatsServers } from '@strata/testkit';
 import { describeStreamContract } from '../../contract/suite.js';
@@ -110,6 +111,24 @@ describe('nats stream engine', () => {
     const handed = await consume(a, 80);
     const expected = readB.filter((r) => r.offset >= half.find((h) => h.partition === r.partition)!.offset);
     expect(ids(handed)).toEqual(ids(expected));
+  });
+
+  it('fences a member that lost its partition: once the new owner committed, the old one cannot commit over it', async () => {
+    const prefix = uniquePrefix();
+    const s = await open({ prefix });
+    await s.ensureTopic('t', { partitions: 1 });
+    await s.append('t', records('f', 10, () => 'k'));
+    const stale = await s.consumer({ topic: 't', group: 'g' });
+    cleanups.push(() => stale.close());
+    expect((await consume(stale, 10)).length).toBe(10);
+    await stale.commit([{ partition: 0, offset: 4 }]);
+    // The new owner's commit, written as that process would (this member has not seen the change yet).
+    const nc = await connect({ servers: nats.servers });
+    cleanups.push(() => nc.close());
+    const kv = await new Kvm(nc).open(`${prefix}offsets`);
+    await kv.put('t.g.0', '8');
+    await expect(stale.commit([{ partition: 0, offset: 10 }])).rejects.toSatisfy(streamErrors.STRATA_ERR_STREAM_NOT_ASSIGNED.is);
+    expect((await kv.get('t.g.0'))?.string()).toBe('8');
   });
 
   it('takes a crashed process\'s partitions over once its lease runs out', async () => {
