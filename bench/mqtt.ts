@@ -31,16 +31,8 @@ import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import { IngestService, startMqttBroker } from '@strata/ingest';
 import { openEmbeddedStream } from '@strata/stream';
 import { startMosquitto, tempDir } from '@strata/testkit';
+import { arg, int } from './args.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-function int(name: string, fallback: number, min: number): number {
-  const v = Number(arg(name) ?? fallback);
-  if (!Number.isSafeInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}`);
-  return v;
-}
 const here = fileURLToPath(new URL('.', import.meta.url));
 const PASSWORD = 'bench-key';
 const TOPIC = 'telemetry';

@@ -43,16 +43,8 @@ import { RULES_DEFAULTS, RuleEngine, decodeEvent, validateRule, type AlertEvent,
 import { createLogger, startPlatform } from '@strata/server';
 import type { Consumer } from '@strata/stream';
 import { startPostgres, tempDir } from '@strata/testkit';
+import { arg, int } from './args.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-function int(name: string, fallback: number, min: number): number {
-  const v = Number(arg(name) ?? fallback);
-  if (!Number.isSafeInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}`);
-  return v;
-}
 const PART = arg('part') ?? 'all';
 if (!['eval', 'e2e', 'all'].includes(PART)) throw new Error('--part must be eval, e2e or all');
 const DEVICES = int('devices', 10_000, 100);

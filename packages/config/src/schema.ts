@@ -106,6 +106,7 @@ export const ConfigSchema = Type.Object(
         tls: Type.Optional(
           Type.Object(
             {
+              host: Type.Optional(Type.String({ minLength: 1, description: 'Default: mqtt.host. Devices across a network should use TLS: keep the plain listener on 127.0.0.1 and give TLS 0.0.0.0.' })),
               port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
               certFile: Type.String({ minLength: 1 }),
               keyFile: Type.String({ minLength: 1 }),
