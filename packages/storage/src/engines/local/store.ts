@@ -174,6 +174,8 @@ class LocalStore implements ObjectStore {
       try {
         await fsyncDir(dirname(target));
       } catch (err) {
+        // A concurrent delete of the last sibling removed the (then empty) directory: gone is gone.
+        if (errCode(err) === 'ENOENT') return;
         throw this.failure('delete', key, err);
       }
       await this.pruneEmptyDirs(dirname(target));
