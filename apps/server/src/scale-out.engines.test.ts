@@ -24,6 +24,7 @@ import {
   startServerProcess,
   startTcpProxy,
   tempDir,
+  waitUntil as until,
   type NatsServers,
   type PostgresServer,
   type ServerProcess,
@@ -60,14 +61,6 @@ const began = Date.now();
 /** Progress on the test's output: a failure here is read from the steps it got through. */
 function step(what: string): void {
   process.stdout.write(`[scale-out +${Math.round((Date.now() - began) / 1000)}s] ${what}\n`);
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
 }
 
 /** Steady load: HTTP batches and MQTT QoS 1 messages, each event carrying a unique `seq`. */

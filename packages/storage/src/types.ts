@@ -19,6 +19,12 @@ export interface PutOptions {
   contentType?: string;
 }
 
+/** An object's bytes and a tag of its content (the S3 ETag; MD5 hex on the local engine), for `putIf`. */
+export interface VersionedObject {
+  body: Buffer;
+  version: string;
+}
+
 export interface ObjectStore {
   readonly engine: string;
   /** Stores `body` under `key`. Readers see the old object or the whole new one, never a part. Durable on resolve. */
@@ -26,6 +32,16 @@ export interface ObjectStore {
   /** The object's bytes, or undefined when there is no such key. */
   get(key: string): Promise<Buffer | undefined>;
   head(key: string): Promise<ObjectInfo | undefined>;
+  /** The object's bytes with its version, or undefined when there is no such key. */
+  getVersioned(key: string): Promise<VersionedObject | undefined>;
+  /**
+   * Compare-and-set, for small coordination objects: stores `body` only if the object's version
+   * is still `expected` (from `getVersioned` or an earlier `putIf`), or with `expected` null only
+   * if there is no object. Resolves to the new version; throws STRATA_ERR_STORAGE_CHANGED when
+   * the object is not as expected. A write whose answer was lost and that the client retried may
+   * report CHANGED although it was stored: callers re-read and find their own write.
+   */
+  putIf(key: string, body: Uint8Array, expected: string | null, opts?: PutOptions): Promise<string>;
   /** Objects whose key starts with `prefix`, in key order (byte order of UTF-8). */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Removes the object; removing a missing key is not an error. */

@@ -14,3 +14,4 @@ export { startTcpProxy } from './tcp-proxy.js';
 export type { TcpProxy } from './tcp-proxy.js';
 export { startMosquitto, type MosquittoServer, type MosquittoOptions } from './mosquitto.js';
 export { startNats, type NatsServers } from './nats.js';
+export { waitUntil } from './wait-until.js';

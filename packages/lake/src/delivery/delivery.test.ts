@@ -136,6 +136,14 @@ class FaultyStore implements ObjectStore {
   onPut: ((key: string) => Promise<void>) | undefined;
   constructor(readonly inner: ObjectStore) {}
   async put(key: string, body: Uint8Array): Promise<void> {
+    await this.beforePut(key);
+    return this.inner.put(key, body);
+  }
+  async putIf(key: string, body: Uint8Array, expected: string | null): Promise<string> {
+    await this.beforePut(key);
+    return this.inner.putIf(key, body, expected);
+  }
+  private async beforePut(key: string): Promise<void> {
     if (this.down || this.puts.length >= this.failAfter) {
       this.failures++;
       throw new Error(`injected put failure on ${key}`);
@@ -146,10 +154,12 @@ class FaultyStore implements ObjectStore {
       await this.gate;
     }
     await this.onPut?.(key);
-    return this.inner.put(key, body);
   }
   get(key: string): Promise<Buffer | undefined> {
     return this.inner.get(key);
+  }
+  getVersioned(key: string): ReturnType<ObjectStore['getVersioned']> {
+    return this.inner.getVersioned(key);
   }
   head(key: string): ReturnType<ObjectStore['head']> {
     return this.inner.head(key);
@@ -431,6 +441,37 @@ describe('delivery to the raw zone', () => {
     await d.stop();
     await expectExactlyOnce(env.store, ids);
     expectDisjointRanges(await keysUnder(env.store, 'raw/'));
+  });
+
+  it('fences a member that lost a partition mid-flush: it writes nothing the new owner delivers', async () => {
+    const env = await setup(2);
+    const faulty = new FaultyStore(env.store);
+    let release!: () => void;
+    const planGate = new Promise<void>((r) => (release = r));
+    let held = false;
+    faulty.onPut = async (key) => {
+      if (key.endsWith('/telemetry-1.json')) {
+        held = true;
+        await planGate; // member A stalls just before writing partition 1's plan
+      }
+    };
+    const a = await deliver({ ...env, store: faulty });
+    const ids = await append(env, Array.from({ length: 60 }, (_, i) => event(T0 + i * 1000, `dev-${i % 7}`)));
+    const aFlush = a.flush();
+    await waitFor('member A held at the plan of partition 1', () => held);
+
+    // Member B joins: the group deals partition 1 to it; B delivers it while A is still stalled.
+    const b = await deliver(env);
+    const bReport = await b.flush();
+    expect(bReport.units.map((u) => u.partition)).toEqual([1]);
+    const more = await append(env, Array.from({ length: 20 }, (_, i) => event(T0 + H + i, `dev-${i % 7}`)));
+
+    release(); // A wakes up believing it still owns partition 1
+    await aFlush;
+    await Promise.all([a.flush(), b.flush()]);
+    await expectExactlyOnce(env.store, [...ids, ...more]);
+    expectDisjointRanges(await keysUnder(env.store, 'raw/'));
+    expect(faulty.puts.filter((k) => k.startsWith('raw/') && /telemetry-1-/.test(k))).toEqual([]);
   });
 
   it('rejects options that cannot work, and a corrupt state object', async () => {

@@ -33,14 +33,25 @@
  * - If c > plan.last, nothing is pending. If c < plan.first the group's offsets were moved
  *   back on purpose (a replay): the plan is stale and ignored.
  *
- * Limits: exactly-once assumes one writer per partition at a time. During a consumer-group
- * rebalance a member that lost a partition may still finish a write it had started (no
- * fencing in the object store); its commit then fails and is dropped. A corrupt plan stops the
- * partition (STRATA_ERR_LAKE_STATE_CORRUPT, logged as error): an operator must look at it.
+ * Several members (fencing)
+ * - A member that lost a partition without knowing it yet (a rebalance, a pause longer than the
+ *   group's lease) may still be writing. The plan is the fence: it is written compare-and-set
+ *   (`putIf`) over the version this member last read or wrote, so plans form one chain per
+ *   partition, each starting where the previous ended (or earlier on purpose, for a replay).
+ *   A member whose plan write is refused lost the partition: it drops its buffer and writes
+ *   nothing more; if the stream still assigns it the partition, it recovers it afresh.
+ * - Objects are written only for a plan of the chain: the member's own (after its putIf) or the
+ *   one it read at recovery. Two members writing for the same plan write the same names and
+ *   bytes, so a stale member finishing late overwrites objects with themselves: nothing is
+ *   doubled. Its commit is then refused by the stream (dropped, see writeUnit).
+ *
+ * Limits: a corrupt plan stops the partition (STRATA_ERR_LAKE_STATE_CORRUPT, logged as error):
+ * an operator must look at it. Deleting a plan by hand breaks the chain (and on Ceph RGW 16 an
+ * If-Match put recreates a missing object): stop delivery first.
  */
 import type { Consumer, Stream, StreamRecord } from '@strata/stream';
 import type { ObjectStore } from '@strata/storage';
-import { validateKey } from '@strata/storage';
+import { storageErrors, validateKey } from '@strata/storage';
 import { Sleeps, StrataError } from '@strata/core';
 import { lakeErrors } from '../errors.js';
 import { silentLogger, type Logger } from '@strata/core';
@@ -80,6 +91,8 @@ interface PartitionState {
   oldestAt: number | undefined;
   /** The frozen unit being written, retried until committed. */
   pending: Unit | undefined;
+  /** Version of the plan object as this member last read or wrote it (null: none): the fence. */
+  planVersion: string | null;
 }
 
 class Mutex {
@@ -323,10 +336,10 @@ class DeliveryImpl implements Delivery {
   /** Registers partition `p` at its committed offset, first redoing a plan a crash left pending. */
   private async acquire(p: number): Promise<PartitionState> {
     const key = stateKey(this.group, this.topic, p);
-    const [committed, start, body] = await Promise.all([this.committedOffset(p), this.startOffset(p), this.store.get(key)]);
+    const [committed, start, stored] = await Promise.all([this.committedOffset(p), this.startOffset(p), this.store.getVersioned(key)]);
     const from = committed === undefined ? start : Math.max(committed, start);
-    const part: PartitionState = { partition: p, next: from, buffer: new UnitLines(), oldestAt: undefined, pending: undefined };
-    const plan = body === undefined ? undefined : parsePlan(key, body, p);
+    const part: PartitionState = { partition: p, next: from, buffer: new UnitLines(), oldestAt: undefined, pending: undefined, planVersion: stored?.version ?? null };
+    const plan = stored === undefined ? undefined : parsePlan(key, stored.body, p);
     if (plan && from >= plan.first && from <= plan.last) {
       const records = await this.readRange(p, plan.first, plan.last);
       const lines = new UnitLines();
@@ -486,7 +499,14 @@ class DeliveryImpl implements Delivery {
     const unit = part.pending!;
     if (!unit.planWritten) {
       const plan = { version: 1 as const, group: this.group, topic: this.topic, partition: unit.partition, first: unit.first, last: unit.last, createdAt: new Date(this.now()).toISOString() };
-      await this.store.put(stateKey(this.group, this.topic, unit.partition), encodePlan(plan), { contentType: 'application/json' });
+      try {
+        part.planVersion = await this.store.putIf(stateKey(this.group, this.topic, unit.partition), encodePlan(plan), part.planVersion, { contentType: 'application/json' });
+      } catch (err) {
+        if (!storageErrors.STRATA_ERR_STORAGE_CHANGED.is(err)) throw err;
+        this.parts.delete(unit.partition);
+        this.logger.info({ partition: unit.partition, first: unit.first, last: unit.last }, 'another member wrote this partition\'s plan: it owns the partition now; dropping this flush');
+        return;
+      }
       unit.planWritten = true;
     }
     await Promise.all(unit.objects.map((o) => this.store.put(o.key, o.body, { contentType: 'application/gzip' })));

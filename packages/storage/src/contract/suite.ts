@@ -179,6 +179,8 @@ export function describeStoreContract(engine: string, factory: StoreFactory): vo
         await expect(store.get(bad)).rejects.toMatchObject({ code: BAD_KEY });
         await expect(store.head(bad)).rejects.toMatchObject({ code: BAD_KEY });
         await expect(store.delete(bad)).rejects.toMatchObject({ code: BAD_KEY });
+        await expect(store.putIf(bad, bytes('x'), null)).rejects.toMatchObject({ code: BAD_KEY });
+        await expect(store.getVersioned(bad)).rejects.toMatchObject({ code: BAD_KEY });
       }
       await expect(collect(store.list('/abs'))).rejects.toMatchObject({ code: BAD_KEY });
       await expect(collect(store.list('a/../'))).rejects.toMatchObject({ code: BAD_KEY });
@@ -229,6 +231,43 @@ export function describeStoreContract(engine: string, factory: StoreFactory): vo
       expect(isOneOf(await store.get(key))).toBe(true);
       const listed = await collect(store.list(ns));
       expect(listed.map((i) => i.key)).toEqual([key]);
+    });
+
+    it('compares and sets: putIf writes only over the version it expects', async () => {
+      const key = `${ns}cas/plan.json`;
+      const CHANGED = { code: 'STRATA_ERR_STORAGE_CHANGED' };
+      expect(await store.getVersioned(key)).toBeUndefined();
+      const v1 = await store.putIf(key, bytes('one'), null, { contentType: 'application/json' });
+      const read = await store.getVersioned(key);
+      expect(read?.body.toString()).toBe('one');
+      expect(read?.version).toBe(v1);
+      await expect(store.putIf(key, bytes('again'), null)).rejects.toMatchObject(CHANGED); // it exists now
+
+      const v2 = await store.putIf(key, bytes('two'), v1);
+      expect(v2).not.toBe(v1);
+      await expect(store.putIf(key, bytes('stale'), v1)).rejects.toMatchObject(CHANGED);
+      expect((await store.get(key))?.toString()).toBe('two');
+
+      // A plain put is a change too: the version read before it no longer matches.
+      await store.put(key, bytes('three'));
+      await expect(store.putIf(key, bytes('late'), v2)).rejects.toMatchObject(CHANGED);
+      const now = await store.getVersioned(key);
+      expect(now?.body.toString()).toBe('three');
+      expect(await store.putIf(key, bytes('four'), now!.version)).toBe((await store.getVersioned(key))?.version);
+    });
+
+    it('lets exactly one of concurrent putIf calls on the same version win', async () => {
+      const key = `${ns}cas/race`;
+      const v0 = await store.putIf(key, bytes('start'), null);
+      const other = await open(); // a second client of the same data
+      const attempts = Array.from({ length: 8 }, (_, i) => (i % 2 ? other : store).putIf(key, bytes(`writer-${i}`), v0));
+      const results = await Promise.allSettled(attempts);
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'STRATA_ERR_STORAGE_CHANGED' });
+      expect((await store.get(key))?.toString()).toBe(`writer-${won[0]}`);
+      const creates = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => store.putIf(`${ns}cas/new`, bytes(`c-${i}`), null)));
+      expect(creates.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     });
 
     it('keeps data across close and reopen', async () => {

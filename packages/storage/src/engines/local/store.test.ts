@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '@strata/testkit';
 import { describeStoreContract } from '../../contract/suite.js';
 import type { ObjectInfo, ObjectStore } from '../../types.js';
-import { openLocalStore } from './store.js';
+import { keyPath, lockPath, openLocalStore } from './store.js';
 
 const shared = tempDir('storage-contract');
 afterAll(() => shared.remove());
@@ -89,6 +90,56 @@ describe('local object store', () => {
     store = await openLocalStore({ root: tmp.dir });
     await expect(openLocalStore({ root: join(tmp.dir, 'file') })).rejects.toMatchObject({ code: 'STRATA_ERR_STORAGE_IO' });
     await expect(openLocalStore({ root: '' })).rejects.toMatchObject({ code: 'STRATA_ERR_STORAGE_BAD_OPTIONS' });
+  });
+
+  it('putIf takes over a lock left by a dead process and waits while a live one holds it', async () => {
+    tmp = tempDir('local-store');
+    store = await openLocalStore({ root: tmp.dir });
+    const key = 'state/plan.json';
+    const lock = lockPath(keyPath(tmp.dir, key));
+    mkdirSync(join(tmp.dir, 'state'));
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    writeFileSync(lock, `${dead} 0123456789abcdef`);
+    const v1 = await store.putIf(key, Buffer.from('1'), null);
+    expect(existsSync(lock)).toBe(false);
+
+    const holder = spawn('sleep', ['60']);
+    try {
+      writeFileSync(lock, `${holder.pid} 0123456789abcdef`);
+      let settled = false;
+      const waiting = store.putIf(key, Buffer.from('2'), v1).finally(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+      expect((await store.get(key))?.toString()).toBe('1');
+      rmSync(lock);
+      await waiting;
+      expect((await store.get(key))?.toString()).toBe('2');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('lets exactly one of several processes win a putIf race on one version', async () => {
+    tmp = tempDir('local-store');
+    store = await openLocalStore({ root: tmp.dir });
+    const v0 = await store.putIf('plan', Buffer.from('start'), null);
+    const script = `
+      const { openLocalStore } = await import(${JSON.stringify(new URL('./store.ts', import.meta.url).href)});
+      const store = await openLocalStore({ root: process.argv[1] });
+      await store.putIf('plan', Buffer.from('writer-' + process.argv[3]), process.argv[2]).then(() => console.log('won'), (e) => console.log(e.code));
+      await store.close();`;
+    const outputs = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, tmp.dir, v0, String(i)]);
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        return new Promise<string>((resolve) => child.on('exit', () => resolve(out.trim())));
+      }),
+    );
+    expect(outputs.filter((o) => o === 'won')).toHaveLength(1);
+    expect(outputs.filter((o) => o === 'STRATA_ERR_STORAGE_CHANGED')).toHaveLength(3);
+    expect((await store.get('plan'))?.toString()).toBe(`writer-${outputs.indexOf('won')}`);
+    expect(readdirSync(tmp.dir)).toEqual(['plan']); // no lock left behind
   });
 
   it('close waits for puts in flight', async () => {

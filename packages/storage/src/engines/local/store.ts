@@ -10,6 +10,10 @@
  * - Names starting with `.tmp-` are in-flight writes: never listed, never valid key segments.
  * - `delete` unlinks the file, fsyncs its directory, then removes directories left empty
  *   (best effort), so a key whose path was a directory can become an object again.
+ * - `putIf` compares and writes under a per-key lock: a promise chain inside the process and a
+ *   lock file `<dir>/.tmp-lock-<md5 of name>` (created exclusively, holding the pid) across
+ *   processes sharing the root. A lock whose pid is gone (a crash) is taken over. Processes of
+ *   one machine only: the lock means nothing on a network filesystem shared between hosts.
  *
  * Recovery
  * - A crash leaves at most `.tmp-*` files. `openLocalStore` removes those older than a minute
@@ -18,14 +22,14 @@
  * Limitation (local engine only): a key cannot be both an object and a directory prefix of
  * another key (`a` and `a/b`); the second put fails with STRATA_ERR_STORAGE_KEY_CONFLICT.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { StrataError } from '@strata/core';
 import { storageErrors } from '../../errors.js';
 import { TEMP_PREFIX, validateKey, validatePrefix } from '../../key.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../types.js';
+import type { ObjectInfo, ObjectStore, PutOptions, VersionedObject } from '../../types.js';
 
 export interface LocalStoreOptions {
   /** Directory holding the objects; created when missing. */
@@ -36,6 +40,31 @@ export interface LocalStoreOptions {
 export const STALE_TEMP_MS = 60_000;
 /** Retries of a put whose directory a concurrent delete just pruned. */
 const PUT_ATTEMPTS = 5;
+/** How long `putIf` waits for another process's lock on the same key before giving up. */
+const LOCK_WAIT_MS = 10_000;
+
+/** The version `getVersioned` and `putIf` report: MD5 of the bytes, like a single-part S3 ETag. */
+const versionOf = (body: Uint8Array): string => createHash('md5').update(body).digest('hex');
+
+/** What a lock file holds: the pid and this process's own token (a restarted process may get the same pid). */
+const LOCK_OWNER = `${process.pid} ${randomBytes(8).toString('hex')}`;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errCode(err) === 'EPERM'; // exists, owned by another user
+  }
+}
+
+/** True for a lock whose holder is gone. An empty file is a lock being written right now. */
+function lockLeftByCrash(holder: string): boolean {
+  const [pid, token] = holder.split(' ');
+  const n = Number(pid);
+  if (!Number.isSafeInteger(n) || n <= 0 || token === undefined) return false;
+  return n === process.pid ? holder !== LOCK_OWNER : !processAlive(n);
+}
 
 function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
@@ -53,6 +82,11 @@ async function fsyncDir(dir: string): Promise<void> {
 /** The path of a validated key under `root`. Keys never escape it (see key.test.ts). */
 export function keyPath(root: string, key: string): string {
   return join(root, ...key.split('/'));
+}
+
+/** The lock file of `putIf` on the object at `target` (a temp name: never listed, removed on open when stale). */
+export function lockPath(target: string): string {
+  return join(dirname(target), `${TEMP_PREFIX}lock-${versionOf(Buffer.from(target))}`);
 }
 
 /** Byte order of names, with directories compared as `name/` so the walk yields keys in key order. */
@@ -93,28 +127,34 @@ class LocalStore implements ObjectStore {
   readonly engine = 'local';
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** The tail of each key's `putIf` chain in this process. */
+  private readonly keyLocks = new Map<string, Promise<void>>();
 
   constructor(private readonly root: string) {}
 
   put(key: string, body: Uint8Array, _opts?: PutOptions): Promise<void> {
     return this.track(async () => {
       validateKey(key);
-      const target = keyPath(this.root, key);
-      const dir = dirname(target);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.ensureDir(dir);
-          await this.writeAndRename(dir, target, body);
-          await fsyncDir(dir);
-          return;
-        } catch (err) {
-          const code = errCode(err);
-          if (attempt < PUT_ATTEMPTS && code === 'ENOENT') continue; // a delete pruned the directory
-          if (attempt < PUT_ATTEMPTS && code === 'EISDIR' && (await rmdir(target).then(() => true, () => false))) continue;
-          throw this.failure('put', key, err);
-        }
-      }
+      await this.write(key, keyPath(this.root, key), body);
     });
+  }
+
+  putIf(key: string, body: Uint8Array, expected: string | null, _opts?: PutOptions): Promise<string> {
+    return this.track(async () => {
+      validateKey(key);
+      const target = keyPath(this.root, key);
+      return this.withKeyLock(key, target, async () => {
+        const current = await this.get(key);
+        if ((current === undefined ? null : versionOf(current)) !== expected) throw storageErrors.STRATA_ERR_STORAGE_CHANGED({ key });
+        await this.write(key, target, body);
+        return versionOf(body);
+      });
+    });
+  }
+
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    const body = await this.get(key);
+    return body === undefined ? undefined : { body, version: versionOf(body) };
   }
 
   localPath(key: string): string {
@@ -233,6 +273,73 @@ class LocalStore implements ObjectStore {
     if (first === undefined) return;
     const created = [first, ...relative(first, dir).split(sep).filter(Boolean).map((_, i, parts) => join(first, ...parts.slice(0, i + 1)))];
     for (const d of created) await fsyncDir(dirname(d));
+  }
+
+  /** Writes `body` as the object at `target`, retrying when a concurrent delete pruned its directory. */
+  private async write(key: string, target: string, body: Uint8Array): Promise<void> {
+    const dir = dirname(target);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ensureDir(dir);
+        await this.writeAndRename(dir, target, body);
+        await fsyncDir(dir);
+        return;
+      } catch (err) {
+        const code = errCode(err);
+        if (attempt < PUT_ATTEMPTS && code === 'ENOENT') continue; // a delete pruned the directory
+        if (attempt < PUT_ATTEMPTS && code === 'EISDIR' && (await rmdir(target).then(() => true, () => false))) continue;
+        throw this.failure('put', key, err);
+      }
+    }
+  }
+
+  /** Runs `fn` holding the key's lock: first in this process (a promise chain), then the lock file. */
+  private withKeyLock<T>(key: string, target: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.keyLocks.get(target) ?? Promise.resolve()).then(async () => {
+      const lock = lockPath(target);
+      await this.lockFile(key, lock);
+      try {
+        return await fn();
+      } finally {
+        await rm(lock, { force: true });
+      }
+    });
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.keyLocks.set(target, tail);
+    void tail.then(() => {
+      if (this.keyLocks.get(target) === tail) this.keyLocks.delete(target);
+    });
+    return run;
+  }
+
+  /** Creates `lock` exclusively, waiting while a live process holds it, taking it over from a dead one. */
+  private async lockFile(key: string, lock: string): Promise<void> {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ensureDir(dirname(lock));
+        const fh = await open(lock, 'wx', 0o644);
+        try {
+          await fh.writeFile(LOCK_OWNER);
+        } finally {
+          await fh.close();
+        }
+        return;
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') continue; // a delete pruned the directory
+        if (errCode(err) !== 'EEXIST') throw this.failure('put', key, err);
+      }
+      const holder = await readFile(lock, 'utf8').catch(() => '');
+      if (lockLeftByCrash(holder)) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw storageErrors.STRATA_ERR_STORAGE_IO({ op: 'put', key, reason: `lock ${lock} held by ${holder || '?'} for over ${LOCK_WAIT_MS} ms` });
+      await new Promise((r) => setTimeout(r, Math.min(50, attempt)));
+    }
   }
 
   private async writeAndRename(dir: string, target: string, body: Uint8Array): Promise<void> {

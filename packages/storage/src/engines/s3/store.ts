@@ -44,7 +44,7 @@ import {
 import { silentLogger, StrataError, type Logger } from '@strata/core';
 import { storageErrors } from '../../errors.js';
 import { keyProblem, MAX_KEY_BYTES, validateKey, validatePrefix } from '../../key.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../types.js';
+import type { ObjectInfo, ObjectStore, PutOptions, VersionedObject } from '../../types.js';
 import { parseS3Options, S3_MAX_PARTS, type S3StoreOptions, type S3StoreSettings } from './config.js';
 
 export type { S3Credentials, S3StoreOptions } from './config.js';
@@ -75,6 +75,18 @@ function isMissingKey(err: unknown, op: 'get' | 'head'): boolean {
   if (op === 'head') return status(err) === 404 && name !== 'NoSuchBucket';
   return name === 'NoSuchKey' || (name === 'NotFound' && status(err) === 404);
 }
+
+/**
+ * A conditional write refused: 412 PreconditionFailed, or AWS's 409 ConditionalRequestConflict
+ * (another conditional write to the key in flight).
+ */
+function isConditionFailed(err: unknown): boolean {
+  const { name } = sdkError(err);
+  return status(err) === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict';
+}
+
+/** ETags come quoted; versions are kept bare (Ceph RGW 16 only matches a bare ETag in If-Match). */
+const bareEtag = (etag: string | undefined): string => (etag ?? '').replace(/^(W\/)?"|"$/g, '');
 
 /** A bounded, credential-free account of an SDK or network failure. */
 function explain(err: unknown): string {
@@ -138,7 +150,30 @@ export class S3Store implements ObjectStore {
     });
   }
 
-  get(key: string): Promise<Buffer | undefined> {
+  /**
+   * One PutObject with If-None-Match: * (create) or If-Match (replace). Ceph RGW 16 stores an
+   * If-Match put on a missing key: there, a deleted coordination object is no fence.
+   */
+  putIf(key: string, body: Uint8Array, expected: string | null, opts?: PutOptions): Promise<string> {
+    return this.track('put', key, async () => {
+      const condition = expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected };
+      try {
+        const res = await this.client.send(
+          new PutObjectCommand({ Bucket: this.s.bucket, Key: this.s3Key(key), Body: body, ContentLength: body.byteLength, ContentType: opts?.contentType ?? 'application/octet-stream', ...condition }),
+        );
+        return bareEtag(res.ETag);
+      } catch (err) {
+        if (isConditionFailed(err)) throw storageErrors.STRATA_ERR_STORAGE_CHANGED({ key });
+        throw err;
+      }
+    });
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    return (await this.getVersioned(key))?.body;
+  }
+
+  getVersioned(key: string): Promise<VersionedObject | undefined> {
     return this.track('get', key, async () => {
       const Key = this.s3Key(key);
       let res;
@@ -152,7 +187,7 @@ export class S3Store implements ObjectStore {
       if (res.ContentLength !== undefined && bytes.byteLength !== res.ContentLength) {
         throw new Error(`body cut short: ${bytes.byteLength} of ${res.ContentLength} bytes`);
       }
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return { body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), version: bareEtag(res.ETag) };
     });
   }
 

@@ -5,7 +5,8 @@
  * a commit is a compare-and-set on the revision this member last read or wrote (a JetStream
  * publish, durable and replicated once acknowledged). So a member that lost a partition without
  * knowing it yet cannot commit over its new owner: once the new owner committed, the old one's
- * commit fails with STRATA_ERR_STREAM_NOT_ASSIGNED.
+ * commit fails with STRATA_ERR_STREAM_NOT_ASSIGNED, and its cursor starts over from the
+ * committed offset (in case the partition is, or becomes, this member's again).
  *
  * Membership: every process with members of a group runs one `GroupCoordinator`, which holds a
  * lease in the members bucket, key `<topic>.<group>.<coordinator id>`, value JSON
@@ -310,13 +311,16 @@ export class GroupMember implements Consumer {
       c.fetcher?.close();
       this.cursors.delete(p);
     }
-    for (const p of partitions) {
-      if (this.cursors.has(p)) continue;
-      const c: Cursor = { position: null, resolving: null, fetcher: null, quietGap: false, failedAt: 0, error: null, revision: 0, committing: Promise.resolve() };
-      this.cursors.set(p, c);
-      c.resolving = this.resolve(p, c);
-    }
+    for (const p of partitions) if (!this.cursors.has(p)) this.startCursor(p);
     this.notify();
+  }
+
+  /** A fresh cursor for `p`, at the committed offset (and its revision) once resolved. */
+  private startCursor(p: number): void {
+    this.cursors.get(p)?.fetcher?.close();
+    const c: Cursor = { position: null, resolving: null, fetcher: null, quietGap: false, failedAt: 0, error: null, revision: 0, committing: Promise.resolve() };
+    this.cursors.set(p, c);
+    c.resolving = this.resolve(p, c);
   }
 
   /** Resolves once the start positions of the current partitions are known (or failed). */
@@ -519,6 +523,12 @@ export class GroupMember implements Consumer {
     } catch (err) {
       if (/wrong last sequence/i.test(message(err))) {
         // Someone else committed here since this member read the offset: the partition moved on.
+        // Should it be this member's again (back from a long pause, say), it starts over from
+        // that commit: keeping the stale revision would refuse every later commit.
+        if (this.cursors.get(partition) === c) {
+          this.startCursor(partition);
+          this.notify();
+        }
         throw streamErrors.STRATA_ERR_STREAM_NOT_ASSIGNED({ topic: this.topic, partition, group: this.group }, err);
       }
       throw streamErrors.STRATA_ERR_STREAM_IO({ topic: this.topic, partition, reason: `commit failed: ${message(err)}` }, err);

@@ -129,6 +129,10 @@ describe('nats stream engine', () => {
     await kv.put('t.g.0', '8');
     await expect(stale.commit([{ partition: 0, offset: 10 }])).rejects.toSatisfy(streamErrors.STRATA_ERR_STREAM_NOT_ASSIGNED.is);
     expect((await kv.get('t.g.0'))?.string()).toBe('8');
+    // Still its partition (nobody else is in the group): it starts over from that commit and can commit again.
+    expect((await consume(stale, 2)).map((r) => r.offset)).toEqual([8, 9]);
+    await stale.commit([{ partition: 0, offset: 10 }]);
+    expect((await kv.get('t.g.0'))?.string()).toBe('10');
   });
 
   it('takes a crashed process\'s partitions over once its lease runs out', async () => {
