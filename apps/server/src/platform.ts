@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Role, StrataConfig } from '@strata/config';
 import { allows, AuthDirectory, ensureAdminKey, importLegacyKeyLog, RateLimiter, Sessions } from '@strata/auth';
 import { KnownDevices, lakeDevices, openDatabaseThread, platformSecret, startStateConsumer, type Db, type StateConsumer } from '@strata/db';
-import { IngestService, ParsePool, startMqttBridge, startMqttBroker } from '@strata/ingest';
+import { IngestService, ParsePool, startMqttBridge, startMqttBroker, type MqttAuthenticate } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { Lakehouse, startDelivery, startLakeScheduler, type Delivery } from '@strata/lake';
@@ -292,12 +292,14 @@ function startIngest(config: StrataConfig, deps: { stream: Stream; metrics: Metr
  */
 async function startMqtt(config: StrataConfig, deps: { ingest: IngestService; directory: AuthDirectory; metrics: Metrics; member: number }, logger: Logger, closers: (() => Promise<void>)[]): Promise<number> {
   const member = deps.member;
-  const authenticate = (username: string, password: Buffer | undefined): { device: string } | undefined => {
+  const authenticate: MqttAuthenticate = (username, password) => {
     const caller = password && deps.directory.verifyKey(password.toString('utf8'));
     // Device keys sign in their own device; an unbound ingest key (a gateway's) any device. Admin
     // keys never: they are for operators, and a device's password can leak from the device.
     if (!caller || caller.kind !== 'key' || caller.scopes.includes('admin') || !allows(caller, 'ingest')) return undefined;
-    return caller.device !== undefined && caller.device !== username ? undefined : { device: username };
+    if (caller.device !== undefined && caller.device !== username) return undefined;
+    // Revoking or expiring the key closes the connection (within the directory's reload, 1 s).
+    return { device: username, stillValid: () => deps.directory.keyCaller(caller.id) !== undefined };
   };
   const observer = deps.metrics.mqttObserver;
   const broker = await startMqttBroker({

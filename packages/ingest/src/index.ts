@@ -10,7 +10,7 @@ export { parseIngestBody, encodeEvents } from './parse/index.js';
 export type { ParsedEvent, IngestIssue, ParseResult } from './parse/index.js';
 export { ingestErrors } from './errors.js';
 export { startMqttBroker, DROPPED_TOPIC } from './sources/mqtt/broker.js';
-export type { MqttBroker, MqttBrokerOptions, MqttAuthenticate } from './sources/mqtt/broker.js';
+export type { MqttBroker, MqttBrokerOptions, MqttAuthenticate, MqttAuthenticated } from './sources/mqtt/broker.js';
 export { startMqttBridge } from './sources/mqtt/bridge.js';
 export type { MqttBridge, MqttBridgeOptions } from './sources/mqtt/bridge.js';
 export { MAX_REPORT_ISSUES, DEFAULT_MAX_PAYLOAD_BYTES as MQTT_DEFAULT_MAX_PAYLOAD_BYTES } from './sources/mqtt/message.js';

@@ -52,7 +52,16 @@ import { deviceMaySubscribe, errorTopic, telemetryDevice, telemetryTopic } from 
  * authorized), or `{ device }` when the key is bound to a device (it must be `username`), or
  * `{}` when the key may write any device. May be async.
  */
-export type MqttAuthenticate = (username: string, password: Buffer | undefined) => { device?: string } | undefined | Promise<{ device?: string } | undefined>;
+/**
+ * Who may connect: undefined refuses; `device` binds the connection to one device;
+ * `stillValid` is asked again before every publish and every `recheckMs` (a revoked or expired
+ * key): once it says false the connection is closed.
+ */
+export interface MqttAuthenticated {
+  device?: string;
+  stillValid?: () => boolean;
+}
+export type MqttAuthenticate = (username: string, password: Buffer | undefined) => MqttAuthenticated | undefined | Promise<MqttAuthenticated | undefined>;
 
 export interface MqttBrokerOptions {
   ingest: MqttIngest;
@@ -67,6 +76,8 @@ export interface MqttBrokerOptions {
   observer?: MqttIngestObserver;
   /** Largest payload ingested; larger ones are refused with a report. Default 256 KiB. */
   maxPayloadBytes?: number;
+  /** How often idle connections' credentials are checked again (`stillValid`). Default 1000 ms. */
+  recheckMs?: number;
 }
 
 export interface MqttBroker {
@@ -101,6 +112,10 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1 || maxPayloadBytes > MAX_PAYLOAD_LIMIT) {
     throw ingestErrors.STRATA_ERR_INGEST_MQTT_BAD_CONFIG({ option: 'maxPayloadBytes', reason: `${maxPayloadBytes} is not a whole number from 1 to ${MAX_PAYLOAD_LIMIT}` });
   }
+  const recheckMs = opts.recheckMs ?? 1000;
+  if (!Number.isInteger(recheckMs) || recheckMs < 10) {
+    throw ingestErrors.STRATA_ERR_INGEST_MQTT_BAD_CONFIG({ option: 'recheckMs', reason: `${recheckMs} is not a whole number of at least 10` });
+  }
   const tls = opts.tls && { cert: readConfigFile('tls.certFile', opts.tls.certFile), key: readConfigFile('tls.keyFile', opts.tls.keyFile), host: opts.tls.host ?? host, port: checkPort('tls.port', opts.tls.port ?? 8883) };
   const logger = opts.logger ?? silentLogger;
   const observer = opts.observer;
@@ -108,6 +123,20 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
   const packetLimit = maxPacketBytes(maxPayloadBytes);
   /** The device each authenticated client connected as. */
   const devices = new WeakMap<Client, string>();
+  /** Connected clients whose credentials can be revoked, with the check. */
+  const validity = new Map<Client, () => boolean>();
+  const revoked = (client: Client): boolean => {
+    const stillValid = validity.get(client);
+    if (stillValid === undefined || stillValid()) return false;
+    validity.delete(client);
+    observer?.rejected('unauthorized');
+    logger.info({ device: devices.get(client) }, 'mqtt connection closed: its key was revoked or expired');
+    return true;
+  };
+  const recheck = setInterval(() => {
+    for (const client of [...validity.keys()]) if (revoked(client)) client.close();
+  }, recheckMs);
+  recheck.unref();
   const inflight = new InFlight();
   const coalescer = new Coalescer(opts.ingest, maxPayloadBytes);
   const sockets = new Set<Socket>();
@@ -168,6 +197,7 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
           (who) => {
             if (!who || (who.device !== undefined && who.device !== username)) return refuse(NOT_AUTHORIZED, 'not authorized');
             devices.set(client, username);
+            if (who.stillValid) validity.set(client, who.stillValid);
             // Scope the session to the device: another device using the same client id gets its own session.
             (client as { id: string }).id = `${username}/${client.id}`;
             done(null, true);
@@ -183,6 +213,7 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
       const device = client ? devices.get(client) : undefined;
       if (device === undefined) return done(new Error('not authenticated'));
       if (closing) return done(new Error('broker is closing'));
+      if (revoked(client!)) return done(new Error('key revoked')); // closes the connection: nothing is taken
       const message: MessageIn = { topic: packet.topic, device, payload: asBuffer(packet.payload) };
       if (packet.messageId !== undefined) message.messageId = packet.messageId;
       const qos = packet.qos;
@@ -231,6 +262,7 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
       done(null, null); // SUBACK 0x80 for this filter; the connection stays
     },
   });
+  broker.on('clientDisconnect', (client) => validity.delete(client));
   broker.on('clientError', (client, err) => logger.debug({ client: client.id, err: err.message }, 'mqtt client error'));
   broker.on('connectionError', (_client, err) => logger.debug({ err: err.message }, 'mqtt connection error'));
 
@@ -279,6 +311,7 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
       close() {
         closed ??= (async () => {
           closing = true;
+          clearInterval(recheck);
           const stopped = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
           await inflight.drained();
           // aedes writes a PUBACK corked until the next tick, then calls back on setImmediate:
@@ -294,6 +327,7 @@ export async function startMqttBroker(opts: MqttBrokerOptions): Promise<MqttBrok
       },
     };
   } catch (err) {
+    clearInterval(recheck);
     for (const s of servers) s.close();
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw err;
