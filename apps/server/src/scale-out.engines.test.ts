@@ -16,8 +16,6 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { openS3Store } from '@strata/storage/s3';
 import {
-  countBy,
-  readRawZone,
   sharedEngines,
   startNats,
   startPostgres,
@@ -30,11 +28,11 @@ import {
   type ServerProcess,
   type TcpProxy,
 } from '@strata/testkit';
+import { httpBatches, printProcessLogs, rawZoneHolding, runLoad, sleep, stepper, type LoadContext } from './load-test-support.js';
 import { TELEMETRY_TOPIC } from './platform.js';
 
 const ENVIRONMENT = 'e2e';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+const step = stepper('scale-out');
 const processes: ServerProcess[] = [];
 const temps: { remove(): void }[] = [];
 let nats: NatsServers | undefined;
@@ -57,59 +55,22 @@ function childPids(pid: number): number[] {
   }
 }
 
-const began = Date.now();
-/** Progress on the test's output: a failure here is read from the steps it got through. */
-function step(what: string): void {
-  process.stdout.write(`[scale-out +${Math.round((Date.now() - began) / 1000)}s] ${what}\n`);
-}
-
-/** Steady load: HTTP batches and MQTT QoS 1 messages, each event carrying a unique `seq`. */
-function startLoad(ingestUrl: string, mqttUrl: string, adminKey: string, deviceKeys: Map<string, string>) {
-  const acked = new Set<number>();
-  let next = 0;
-  let stopped = false;
-  // Paced (about 1 000 events/s over HTTP, a few hundred over MQTT): the proof is about faults,
-  // not speed. A failed batch is sent again with the same event ids, as a client should: the
-  // stream's dedup keeps it once even when the failed attempt was stored.
-  const http = async (): Promise<void> => {
-    while (!stopped) {
-      const seqs = Array.from({ length: 25 }, () => next++);
-      const body = JSON.stringify(seqs.map((seq) => ({ id: `http-${seq}`, device: `http-${seq % 5}`, metrics: { seq } })));
-      for (let attempt = 0; attempt < 20 && !stopped; attempt++) {
-        try {
-          const res = await fetch(`${ingestUrl}/v1/ingest`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-            body,
-            signal: AbortSignal.timeout(10_000),
-          });
-          if (res.status === 200) {
-            for (const s of seqs) acked.add(s);
-            break;
-          }
-        } catch {
-          // the process serving this connection died, or did not answer in time: not acknowledged
-        }
-        await sleep(100);
-      }
-      await sleep(50);
-    }
-  };
-  const device = async (id: string, key: string): Promise<void> => {
+/** A device publishing QoS 1 messages, each resent with the same id until acknowledged (the stream's dedup makes it once). */
+function mqttDevice(mqttUrl: string, id: string, key: string) {
+  return async (ctx: LoadContext): Promise<void> => {
     const client = mqtt.connect(mqttUrl, { username: id, password: key, clientId: `${id}-load`, reconnectPeriod: 200, connectTimeout: 5000 });
     client.on('error', () => undefined);
     try {
-      while (!stopped) {
-        const seq = next++;
-        // Resent with the same id until acknowledged: QoS 1 is at least once, the stream's dedup makes it once.
+      while (!ctx.stopped()) {
+        const seq = ctx.next();
         const payload = JSON.stringify({ id: `mqtt-${seq}`, device: id, metrics: { seq } });
-        while (!stopped) {
+        while (!ctx.stopped()) {
           const ok = await Promise.race([
             client.publishAsync(`devices/${id}/telemetry`, payload, { qos: 1 }).then(() => true, () => false),
             sleep(5000).then(() => false),
           ]);
           if (ok) {
-            acked.add(seq);
+            ctx.acked.add(seq);
             break;
           }
           await sleep(100);
@@ -120,21 +81,11 @@ function startLoad(ingestUrl: string, mqttUrl: string, adminKey: string, deviceK
       await Promise.race([client.endAsync(true), sleep(2000)]);
     }
   };
-  const running = Promise.all([...Array.from({ length: 2 }, http), ...[...deviceKeys].map(([id, key]) => device(id, key))]);
-  return {
-    acked,
-    async stop() {
-      stopped = true;
-      await running;
-    },
-  };
 }
 
 it('runs split into processes on NATS, Ceph RGW and PostgreSQL, and loses or doubles nothing through their faults', async () => {
   // What each process logged (warnings and errors): the first place to look when this fails.
-  onTestFailed(() => {
-    for (const p of processes) process.stdout.write(`--- ${p.child.spawnargs.slice(2).join(' ')}\n${p.stderr().slice(-4000)}\n`);
-  });
+  onTestFailed(() => printProcessLogs(processes, /another member|reassigned|redoing|expired|lease/));
   nats = await startNats({ cluster: 3 });
   postgres = await startPostgres();
   const ceph = sharedEngines().ceph;
@@ -184,12 +135,12 @@ it('runs split into processes on NATS, Ceph RGW and PostgreSQL, and loses or dou
   }
   await sleep(1500); // the ingest processes reload keys every second
 
-  const load = startLoad(ingest.url, ingest.mqttUrl!, adminKey, deviceKeys);
-  const progress = async (what: string): Promise<void> => {
-    const before = load.acked.size;
-    await until(`acknowledged events after ${what}`, () => load.acked.size > before + 200, 60_000);
-    step(`${what}: ${load.acked.size} events acknowledged`);
-  };
+  // Paced (about 1 000 events/s over HTTP, a few hundred over MQTT): the proof is about faults, not speed.
+  const load = runLoad([
+    ...[0, 1].map(() => httpBatches(ingest.url, adminKey, { prefix: 'http', devices: 5, pauseMs: 50 })),
+    ...[...deviceKeys].map(([id, key]) => mqttDevice(ingest.mqttUrl!, id, key)),
+  ]);
+  const progress = (what: string): Promise<void> => load.progress(what, 200, step);
   try {
     await progress('start');
 
@@ -234,12 +185,7 @@ it('runs split into processes on NATS, Ceph RGW and PostgreSQL, and loses or dou
   // Everything acknowledged reaches the raw zone, once; the store counts what the raw zone holds.
   const store = await openS3Store({ bucket: `${bucket}-${ENVIRONMENT}`, endpoint: ceph.endpoint, forcePathStyle: true, credentials: ceph });
   try {
-    let raw = new Map<string, number>();
-    await until('every acknowledged event in the raw zone', async () => {
-      const lines = await readRawZone(store, TELEMETRY_TOPIC);
-      raw = countBy(lines, (l) => String((l.event.metrics as { seq: number }).seq));
-      return [...load.acked].every((s) => raw.has(String(s)));
-    }, 120_000);
+    const raw = await rawZoneHolding(store, TELEMETRY_TOPIC, load.acked, step, 120_000);
     const doubled = [...raw].filter(([, n]) => n > 1);
     expect(doubled).toEqual([]);
     expect(load.acked.size).toBeGreaterThan(1000);

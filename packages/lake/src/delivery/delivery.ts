@@ -66,7 +66,7 @@ export const DELIVERY_DEFAULTS = Object.freeze({
   gzipLevel: 1,
   pollMs: 250,
   retryMinMs: 200,
-  retryMaxMs: 30_000,
+  retryMaxMs: 5_000,
 });
 
 /** Attempts `stop()` gives the final flush before leaving the rest for the next start. */

@@ -20,7 +20,7 @@ export interface DeliveryOptions {
   now?: () => number;
   /** Longest a stream read waits for new records; bounds how late a time-based flush or stop can be. Default 250 ms. */
   pollMs?: number;
-  /** Backoff between retries of a failed flush: doubles from `minMs` to `maxMs`. Default 200 ms → 30 s. */
+  /** Backoff between retries of a failed flush: doubles from `minMs` to `maxMs`. Default 200 ms → 5 s. */
   retry?: { minMs?: number; maxMs?: number };
 }
 

@@ -28,6 +28,7 @@ import type { Dirent } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { StrataError } from '@strata/core';
 import { storageErrors } from '../../errors.js';
+import { Inflight } from '../../inflight.js';
 import { TEMP_PREFIX, validateKey, validatePrefix } from '../../key.js';
 import type { ObjectInfo, ObjectStore, PutOptions, VersionedObject } from '../../types.js';
 
@@ -125,22 +126,21 @@ async function removeStaleTemps(dir: string, olderThan: number): Promise<number>
 
 class LocalStore implements ObjectStore {
   readonly engine = 'local';
-  private closed = false;
-  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly inflight = new Inflight();
   /** The tail of each key's `putIf` chain in this process. */
   private readonly keyLocks = new Map<string, Promise<void>>();
 
   constructor(private readonly root: string) {}
 
   put(key: string, body: Uint8Array, _opts?: PutOptions): Promise<void> {
-    return this.track(async () => {
+    return this.inflight.run(async () => {
       validateKey(key);
       await this.write(key, keyPath(this.root, key), body);
     });
   }
 
   putIf(key: string, body: Uint8Array, expected: string | null, _opts?: PutOptions): Promise<string> {
-    return this.track(async () => {
+    return this.inflight.run(async () => {
       validateKey(key);
       const target = keyPath(this.root, key);
       return this.withKeyLock(key, target, async () => {
@@ -163,7 +163,7 @@ class LocalStore implements ObjectStore {
   }
 
   get(key: string): Promise<Buffer | undefined> {
-    return this.track(async () => {
+    return this.inflight.run(async () => {
       validateKey(key);
       try {
         return await readFile(keyPath(this.root, key));
@@ -175,7 +175,7 @@ class LocalStore implements ObjectStore {
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {
-    return this.track(async () => {
+    return this.inflight.run(async () => {
       validateKey(key);
       try {
         const info = await stat(keyPath(this.root, key));
@@ -188,7 +188,7 @@ class LocalStore implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    this.ensureOpen();
+    this.inflight.ensureOpen();
     validatePrefix(prefix);
     const slash = prefix.lastIndexOf('/');
     const dirKey = prefix.slice(0, slash + 1);
@@ -201,7 +201,7 @@ class LocalStore implements ObjectStore {
   }
 
   delete(key: string): Promise<void> {
-    return this.track(async () => {
+    return this.inflight.run(async () => {
       validateKey(key);
       const target = keyPath(this.root, key);
       try {
@@ -229,29 +229,7 @@ class LocalStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.allSettled([...this.inflight]);
-  }
-
-  private ensureOpen(): void {
-    if (this.closed) throw storageErrors.STRATA_ERR_STORAGE_CLOSED();
-  }
-
-  /** Runs an operation, refusing it after close and letting close wait for it. */
-  private track<T>(op: () => Promise<T>): Promise<T> {
-    let promise: Promise<T>;
-    try {
-      this.ensureOpen();
-      promise = op();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.inflight.add(promise);
-    const done = (): void => {
-      this.inflight.delete(promise);
-    };
-    promise.then(done, done);
-    return promise;
+    await this.inflight.close();
   }
 
   private failure(op: string, key: string, err: unknown): StrataError {

@@ -43,6 +43,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { silentLogger, StrataError, type Logger } from '@strata/core';
 import { storageErrors } from '../../errors.js';
+import { Inflight } from '../../inflight.js';
 import { keyProblem, MAX_KEY_BYTES, validateKey, validatePrefix } from '../../key.js';
 import type { ObjectInfo, ObjectStore, PutOptions, VersionedObject } from '../../types.js';
 import { parseS3Options, S3_MAX_PARTS, type S3StoreOptions, type S3StoreSettings } from './config.js';
@@ -124,9 +125,8 @@ export function s3Client(s: S3StoreSettings): S3Client {
 
 export class S3Store implements ObjectStore {
   readonly engine = 's3';
-  private closed = false;
   private closing: Promise<void> | undefined;
-  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly inflight = new Inflight();
   /** Longest store key that fits S3's key limit after the prefix. */
   private readonly maxKeyBytes: number;
 
@@ -205,7 +205,7 @@ export class S3Store implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    this.ensureOpen();
+    this.inflight.ensureOpen();
     validatePrefix(prefix);
     const Prefix = this.s.prefix + prefix;
     let token: string | undefined;
@@ -243,8 +243,7 @@ export class S3Store implements ObjectStore {
 
   /** Refuses new operations, waits for those in flight, then closes the client's sockets. */
   close(): Promise<void> {
-    this.closed = true;
-    this.closing ??= Promise.allSettled([...this.inflight]).then(() => this.client.destroy());
+    this.closing ??= this.inflight.close().then(() => this.client.destroy());
     return this.closing;
   }
 
@@ -264,10 +263,6 @@ export class S3Store implements ObjectStore {
     });
   }
 
-  private ensureOpen(): void {
-    if (this.closed) throw storageErrors.STRATA_ERR_STORAGE_CLOSED();
-  }
-
   /** The S3 key of a store key; throws STRATA_ERR_STORAGE_BAD_KEY for keys outside the grammar or too long with the prefix. */
   private s3Key(key: string): string {
     validateKey(key);
@@ -285,21 +280,11 @@ export class S3Store implements ObjectStore {
    * own errors reported as STRATA_ERR_STORAGE_IO.
    */
   private track<T>(op: string, key: string, run: () => Promise<T>): Promise<T> {
-    let promise: Promise<T>;
-    try {
-      this.ensureOpen();
-      promise = run().catch((err: unknown) => {
+    return this.inflight.run(() =>
+      run().catch((err: unknown) => {
         throw this.failure(op, key, err);
-      });
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.inflight.add(promise);
-    const done = (): void => {
-      this.inflight.delete(promise);
-    };
-    promise.then(done, done);
-    return promise;
+      }),
+    );
   }
 
   private failure(op: string, key: string, err: unknown): StrataError {

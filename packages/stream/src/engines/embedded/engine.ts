@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { streamErrors } from '../../errors.js';
 import { partitionFor } from '../../partitioner.js';
+import { badRecord, TOPIC_DEFAULTS } from '../../records.js';
 import type {
   AppendRecord,
   AppendResult,
@@ -52,12 +53,6 @@ export const EMBEDDED_DEFAULTS: Readonly<EngineSettings> = Object.freeze({
   retentionCheckMs: 60 * 1000,
   tailCacheBytes: 32 * MiB,
   maxDedupIds: 1_000_000,
-});
-
-export const TOPIC_DEFAULTS = Object.freeze({
-  retentionMs: 24 * 60 * 60 * 1000,
-  retentionBytes: 10 * 1024 * MiB,
-  dedupWindowMs: 120_000,
 });
 
 const TOPIC_NAME_PATTERN = /^[a-z0-9._-]{1,64}$/;
@@ -217,7 +212,7 @@ class EmbeddedEngine implements EmbeddedStream {
     let bytes = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const reason = badRecord(r);
+      const reason = badRecord(r, MAX_KEY_BYTES);
       if (reason) return Promise.reject(streamErrors.STRATA_ERR_STREAM_BAD_RECORD({ topic: topicName, index: i, reason }));
       const p = n === 1 ? 0 : partitionFor(r.key, n);
       (byPartition[p] ??= []).push(i);
@@ -351,14 +346,3 @@ class EmbeddedEngine implements EmbeddedStream {
   }
 }
 
-function badRecord(r: AppendRecord): string | null {
-  if (typeof r.key !== 'string') return 'key must be a string';
-  if (r.key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(r.key) > MAX_KEY_BYTES) return `key longer than ${MAX_KEY_BYTES} bytes`;
-  if (!(r.value instanceof Uint8Array)) return 'value must be bytes';
-  if (r.id !== undefined) {
-    if (typeof r.id !== 'string' || r.id === '') return 'id must be a non-empty string';
-    if (r.id.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(r.id) > MAX_KEY_BYTES) return `id longer than ${MAX_KEY_BYTES} bytes`;
-  }
-  if (r.ts !== undefined && !Number.isFinite(r.ts)) return 'ts must be a finite number';
-  return null;
-}

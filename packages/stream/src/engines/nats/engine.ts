@@ -41,7 +41,7 @@ import { silentLogger, StrataError, type Logger } from '@strata/core';
 import { streamErrors } from '../../errors.js';
 import { partitionFor } from '../../partitioner.js';
 import type { AppendRecord, AppendResult, Consumer, ConsumerOptions, GroupLag, PartitionInfo, Stream, StreamHealth, StreamRecord, TopicConfig, TopicInfo } from '../../types.js';
-import { TOPIC_DEFAULTS } from '../embedded/engine.js';
+import { badRecord, TOPIC_DEFAULTS } from '../../records.js';
 import { GROUP_NAME_PATTERN, GroupCoordinator, GroupMember, type GroupEnv } from './consumer-group.js';
 import { PartitionFetcher, Readers, type FetcherEnv } from './fetcher.js';
 import { bucketNames, encodeName, partitionStream, partitionSubject, PREFIX_PATTERN, splitKey } from './names.js';
@@ -343,7 +343,7 @@ class NatsEngine implements NatsStream {
     let bytes = 0;
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      const reason = badRecord(r);
+      const reason = badRecord(r, MAX_FIELD_BYTES);
       if (reason) throw streamErrors.STRATA_ERR_STREAM_BAD_RECORD({ topic: topicName, index: i, reason });
       const partition = n === 1 ? 0 : partitionFor(r.key, n);
       const msgId = dedup && r.id !== undefined ? dedupId(r.key, r.id) : undefined;
@@ -675,17 +675,6 @@ async function collect<T>(iter: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-function badRecord(r: AppendRecord): string | null {
-  if (typeof r.key !== 'string') return 'key must be a string';
-  if (r.key.length * 3 > MAX_FIELD_BYTES && Buffer.byteLength(r.key) > MAX_FIELD_BYTES) return `key longer than ${MAX_FIELD_BYTES} bytes`;
-  if (!(r.value instanceof Uint8Array)) return 'value must be bytes';
-  if (r.id !== undefined) {
-    if (typeof r.id !== 'string' || r.id === '') return 'id must be a non-empty string';
-    if (r.id.length * 3 > MAX_FIELD_BYTES && Buffer.byteLength(r.id) > MAX_FIELD_BYTES) return `id longer than ${MAX_FIELD_BYTES} bytes`;
-  }
-  if (r.ts !== undefined && !Number.isFinite(r.ts)) return 'ts must be a finite number';
-  return null;
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
