@@ -6,6 +6,8 @@ export interface ParseContext {
   nowMs: number;
   limits: IngestLimits;
   issues: IssueList;
+  /** The writer's device (a device-bound key, an MQTT topic): the device of items that name none. */
+  device?: string;
 }
 
 /** Records an issue; returns undefined so a validator can `return fail(...)`. */

@@ -20,7 +20,7 @@ export { encodeEvents } from './encode.js';
  * 415 for an unsupported content type or charset, 413 for too many events (decided before the
  * items are checked), 400 for anything else. Never throws on bad input.
  */
-export function parseIngestBody(body: Buffer | string, contentType: string | undefined, ctx: { nowMs: number; limits: IngestLimits }): ParseResult {
+export function parseIngestBody(body: Buffer | string, contentType: string | undefined, ctx: { nowMs: number; limits: IngestLimits; device?: string }): ParseResult {
   const format = formatFor(contentType);
   if (typeof format !== 'string') return { ok: false, status: 415, issues: [{ index: 0, field: '', reason: format.reason }] };
   let text: string;
@@ -33,7 +33,7 @@ export function parseIngestBody(body: Buffer | string, contentType: string | und
   // RFC 8259 §8.1 lets a parser ignore a byte order mark; JSON.parse would not.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (isBlank(text)) return { ok: false, status: 400, issues: [{ index: 0, field: '', reason: 'body is empty' }] };
-  const cx: ParseContext = { nowMs: ctx.nowMs, limits: ctx.limits, issues: new IssueList() };
+  const cx: ParseContext = { nowMs: ctx.nowMs, limits: ctx.limits, issues: new IssueList(), ...(ctx.device !== undefined && { device: ctx.device }) };
   switch (format) {
     case 'json':
       return parseJsonBody(text, cx);

@@ -11,6 +11,8 @@ import type { ParsedEvent } from './types.js';
  *   field is an error;
  * - flat (seed 002): `{sensorId|deviceId|device, timestamp|ts?, id?, tags?, <metric>: number|boolean ...}`.
  *
+ * Without a device field the item is the writer's device (`cx.device`) when there is one.
+ *
  * Reports the first problem of an invalid item and returns undefined. Walks each object once;
  * the canonical `metrics` and `tags` objects are reused (booleans rewritten to 1/0 in place).
  */
@@ -116,6 +118,7 @@ function canonicalEvent(o: Record<string, unknown>, index: number, cx: ParseCont
         return fail(cx, index, fieldPath('', k), `unknown field ${quote(k)}: an event with "metrics" has only id, device, ts, metrics and tags`);
     }
   }
+  device ??= cx.device;
   if (device === undefined) return fail(cx, index, 'device', 'device is required');
   const m = o.metrics;
   if (!isPlainObject(m)) return fail(cx, index, 'metrics', `metrics must be an object of name: number, got ${typeName(m)}`);
@@ -192,6 +195,7 @@ function flatEvent(o: Record<string, unknown>, index: number, cx: ParseContext):
       }
     }
   }
+  device ??= cx.device;
   if (device === undefined) return fail(cx, index, 'device', `device is required: give ${DEVICE_FIELDS}`);
   if (count === 0) {
     return fail(cx, index, '', 'no metrics: an event needs at least one number or boolean field besides the device, time, id and tags');

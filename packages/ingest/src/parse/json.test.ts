@@ -198,3 +198,17 @@ describe('content types', () => {
     expect(parse({ sensorId: 's', x: 1 }, 'application/json; charset=UTF-8').ok).toBe(true);
   });
 });
+
+describe('items without a device, from a writer bound to one (device key, MQTT topic)', () => {
+  it('take the writer\'s device in every shape; without a writer device they are refused', () => {
+    const bound = { ...ctx, device: 'bed-7' };
+    expect(parse({ metrics: { spo2: 95 }, ts: T }, JSON_TYPE, bound)).toEqual({ ok: true, events: [{ device: 'bed-7', tsMs: T, metrics: { spo2: 95 } }] });
+    expect(parse({ spo2: 95, ts: T }, JSON_TYPE, bound)).toEqual({ ok: true, events: [{ device: 'bed-7', tsMs: T, metrics: { spo2: 95 } }] });
+    expect(parse('{"spo2":95,"ts":' + T + '}\n', 'application/x-ndjson', bound)).toEqual({ ok: true, events: [{ device: 'bed-7', tsMs: T, metrics: { spo2: 95 } }] });
+    expect(parse([{ n: 'spo2', v: 95, t: T / 1000 }], 'application/senml+json', bound)).toEqual({ ok: true, events: [{ device: 'bed-7', tsMs: T, metrics: { spo2: 95 } }] });
+    // A device the item names is kept (the binding check refuses another device later, with 403).
+    expect(parse({ device: 'bed-8', metrics: { spo2: 95 }, ts: T }, JSON_TYPE, bound)).toMatchObject({ ok: true, events: [{ device: 'bed-8' }] });
+    expect(issuesOf(parse({ metrics: { spo2: 95 } }))).toEqual([{ index: 0, field: 'device', reason: 'device is required' }]);
+  });
+});
+

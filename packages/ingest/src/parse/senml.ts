@@ -11,7 +11,8 @@ import type { ParseResult, ParsedEvent } from './types.js';
  * bv, bver) apply to their record and every later one until changed.
  *
  * Mapping to events:
- * - device = the effective base name with one trailing `:` or `/` removed; metric = `n`;
+ * - device = the effective base name with one trailing `:` or `/` removed (without a base name,
+ *   the writer's device when there is one); metric = `n`;
  * - time = bt + t seconds; below 2^28 it is relative to now (§4.5.3), else Unix seconds;
  *   rounded to the millisecond;
  * - value = bv + v, or vb as 1/0; vs, vd and s are rejected (Strata metrics are numbers, and a
@@ -198,7 +199,7 @@ function record(rec: Record<string, unknown>, i: number, bases: Bases, cx: Parse
   }
   if (!regular) return undefined;
   const { bn } = bases;
-  let device = bn ?? '';
+  let device = bn ?? cx.device ?? '';
   const last = device.charCodeAt(device.length - 1);
   if (last === 58 || last === 47) device = device.slice(0, -1);
   if (device === '') return fail(cx, i, 'bn', 'SenML record needs a base name (bn) naming the device');

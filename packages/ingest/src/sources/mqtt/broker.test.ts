@@ -140,6 +140,17 @@ describe('embedded MQTT broker: telemetry', () => {
     expect(metrics).toHaveLength(5);
   });
 
+  it('takes the device from the topic when the payload names none (JSON and NDJSON; SenML is recognised by its bn)', async () => {
+    const { url } = await broker();
+    const c = await device(url, 'fmt-2');
+    const topic = 'devices/fmt-2/telemetry';
+    await c.publishAsync(topic, '{"metrics":{"a":1}}', { qos: 1 });
+    await c.publishAsync(topic, '{"b":2}\n{"c":3}\n', { qos: 1 });
+    const metrics = (await eventsOf('fmt-2')).map((e) => e.metrics);
+    expect(metrics).toEqual(expect.arrayContaining([{ a: 1 }, { b: 2 }, { c: 3 }]));
+    expect(metrics).toHaveLength(3);
+  });
+
   it('takes QoS 0 as best effort: no acknowledgement, ingested when Strata can', async () => {
     const { url } = await broker();
     const c = await device(url, 'qos0-1');
