@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { AuthDirectory } from '@strata/auth';
 import { openDatabase } from '@strata/db';
 import { startServerProcess } from '@strata/testkit';
 import { seededDataDir } from '@strata/db/testing';
 import { BIN, strata } from './test-support.js';
+
+// Each test runs several CLI processes (a Node + tsx start each, seconds on a busy 2-core machine).
+vi.setConfig({ testTimeout: 90_000 });
 
 const tmp = await seededDataDir('cli');
 afterAll(() => tmp.remove());
