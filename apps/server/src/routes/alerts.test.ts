@@ -155,6 +155,10 @@ describe('alerts API', () => {
     const bad = await t.platform.app.inject({ method: 'POST', url: '/v1/rules', headers: auth(users.operator), payload: { ...rule, id: 'x', condition: { type: 'threshold', metric: 'pressure', op: 'outside' } } });
     expect(bad.statusCode).toBe(400);
     expect(bad.json<{ issues: { path: string }[] }>().issues.map((i) => i.path)).toEqual(['/condition/range']);
+    // A body the route's schema refuses too gets the same itemised issues, not one schema message.
+    const off = await t.platform.app.inject({ method: 'POST', url: '/v1/rules', headers: auth(users.operator), payload: { ...rule, id: 'y', severity: 'bogus' } });
+    expect(off.statusCode).toBe(400);
+    expect(off.json<{ issues: { path: string }[] }>().issues.map((i) => i.path)).toEqual(['/severity']);
     expect((await t.platform.app.inject({ method: 'PUT', url: '/v1/rules/sickle-cell.fever', headers: auth(t.adminKey), payload: rule })).statusCode).toBe(409);
     expect((await t.platform.app.inject({ method: 'POST', url: '/v1/rules', headers: auth(users.clinician), payload: rule })).statusCode).toBe(403);
 

@@ -23,8 +23,10 @@ const ReplaceQuery = Type.Object({ version: Type.Optional(Type.Integer({ minimum
  * (`issues`); the schema is attached for the OpenAPI document only.
  */
 function ruleBody(req: FastifyRequest): unknown {
-  const failed = (req as FastifyRequest & { validationError?: Error; validationContext?: string });
-  if (failed.validationError && failed.validationContext !== 'body') throw httpErrors.STRATA_ERR_HTTP_BAD_REQUEST({ reason: failed.validationError.message });
+  // Fastify puts where validation failed on the error (`validationContext`): a body it refused
+  // goes on to validateRule, which lists every problem; anything else is a plain 400.
+  const failed = (req as FastifyRequest & { validationError?: Error & { validationContext?: string } }).validationError;
+  if (failed && failed.validationContext !== 'body') throw httpErrors.STRATA_ERR_HTTP_BAD_REQUEST({ reason: failed.message });
   return req.body;
 }
 
