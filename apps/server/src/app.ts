@@ -20,6 +20,9 @@ import { queryRoutes } from './routes/query.js';
 import { ruleRoutes } from './routes/rules.js';
 import { alertRoutes } from './routes/alerts.js';
 import type { LiveHub } from './live-hub.js';
+import { overviewRoutes } from './routes/overview.js';
+import { patientRoutes } from './routes/patients.js';
+import { webRoutes } from './web.js';
 
 export interface AppOptions {
   auth: {
@@ -50,6 +53,8 @@ export interface AppOptions {
   /** Days of rollups the state consumer keeps: series before that come from the lake. */
   rollupRetentionDays?: number;
   metrics: Metrics;
+  /** The web role: the built dashboard served at `/` (./web.ts); without it `/` is an unknown route. */
+  web?: { root: string };
   bodyLimitBytes: number;
   /** How long `POST /v1/admin/flush` waits before answering 503 (the flush goes on). Default 30 s. */
   flushTimeoutMs?: number;
@@ -146,6 +151,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(opsRoutes, { stream: opts.stream, store: opts.store, db: opts.db, metrics: opts.metrics, readiness: opts.readiness ?? { store: true, db: true } });
   if (opts.ingest) await app.register(httpIngestPlugin, { service: opts.ingest, bodyLimitBytes: opts.bodyLimitBytes });
   if (opts.api !== false) await registerApi(app, opts);
+  if (opts.web) await app.register(webRoutes, { root: opts.web.root, directory: opts.auth.directory, sessions: opts.auth.sessions });
   return app;
 }
 
@@ -156,6 +162,8 @@ async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void
   const known = opts.knownDevices;
   await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }), ...(opts.lake && { lake: opts.lake }), ...(opts.rollupRetentionDays !== undefined && { rollupRetentionDays: opts.rollupRetentionDays }) });
   await app.register(auditRoutes, { db: opts.db });
+  await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, topic: 'telemetry', lagTopics: ['telemetry', 'alerts'] });
+  await app.register(patientRoutes, { db: opts.db });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
   if (opts.rules) {

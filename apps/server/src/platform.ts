@@ -15,6 +15,7 @@ import { buildApp, type AppOptions } from './app.js';
 import { LiveHub } from './live-hub.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startDemo } from './demo.js';
+import { DASHBOARD_DIST } from './web.js';
 
 export const TELEMETRY_TOPIC = 'telemetry';
 export const ALERTS_TOPIC = 'alerts';
@@ -187,6 +188,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       ...(lake && { lake: lake.lakehouse }),
       ...(registry && feed && { rules: { registry, feed, onChange: () => publisher?.poke() } }),
       rollupRetentionDays: config.state.rollupRetentionDays,
+      ...(has('web') && { web: { root: DASHBOARD_DIST } }),
       bodyLimitBytes: config.http.bodyLimitBytes,
       logger: logger.child({ component: 'api' }),
     });

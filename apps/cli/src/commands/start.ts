@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { loadConfig, ROLES } from '@strata/config';
 import { createLogger, startPlatform, type Platform } from '@strata/server';
 import { commonOverrides, list, port, type CommonFlags } from '../options.js';
+import { ensureDashboardAdmin } from './dashboard-user.js';
 
 /** Set by the primary on each ingest process it forks: the member's index (names its MQTT bridge session). */
 const MEMBER_ENV = 'STRATA_INGEST_MEMBER';
@@ -91,8 +92,18 @@ export function registerStart(program: Command, env: NodeJS.ProcessEnv): void {
           `\nAdmin API key (shown once; also saved to ${config.dataDir}/admin.key, mode 0600):\n  ${platform.newAdminKey}\n\n`,
         );
       }
+      // The demo's sign-in: with the demo devices (npm start), not in a deployment (--no-demo), where the first admin is made with `strata users create`.
+      const web = config.roles.includes('web') && config.roles.includes('api') && config.demo.enabled;
+      const login = web ? await ensureDashboardAdmin(platform, config.dataDir) : undefined;
+      if (login?.password) {
+        // Printed once, like the admin key: passwords never go through the logger.
+        process.stdout.write(`Dashboard sign-in (shown once; also saved to ${login.file}, mode 0600):\n  user ${login.username}  password ${login.password}\n\n`);
+      }
       const mqtt = platform.mqttPort !== undefined ? `, MQTT: mqtt://${config.mqtt.host}:${platform.mqttPort} devices/{id}/telemetry` : '';
       process.stdout.write(`Strata is running at ${platform.url}  (roles: ${config.roles.join(',')}; health: ${platform.url}/health${config.roles.includes('ingest') ? `, send data: POST ${platform.url}/v1/ingest` : ''}${mqtt})\n`);
+      if (config.roles.includes('web')) {
+        process.stdout.write(`Dashboard: ${platform.url}/${login && !login.password ? `  (user ${login.username}, password in ${login.file})` : ''}\n`);
+      }
       if (stopping) stop(platform);
     });
 }

@@ -1,0 +1,116 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { sql } from 'kysely';
+import { allows, visibleKinds } from '@strata/auth';
+import type { Db } from '@strata/db';
+import type { Stream } from '@strata/stream';
+import { callerOf } from './devices.js';
+
+export interface OverviewRoutesOptions {
+  db: Db;
+  stream: Stream;
+  /** The topic whose appends are "events" (telemetry). */
+  topic: string;
+  /** Topics whose consumer groups' lag is reported. */
+  lagTopics: string[];
+  /** How often the event rate is sampled (default 5 s); an hour of samples is kept. */
+  sampleMs?: number;
+  /** A device seen within this long is online (default 5 min). */
+  onlineWithinMs?: number;
+}
+
+const Rate = Type.Object({ at: Type.String({ format: 'date-time' }), perSecond: Type.Number() });
+const OverviewReply = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  events: Type.Object({
+    perSecond: Type.Number({ description: 'Over the last sample period.' }),
+    lastHour: Type.Array(Rate, { description: 'One point per sample period (oldest first), since this process started, up to an hour.' }),
+    total: Type.Number({ description: 'Events held in the telemetry topic (end offsets summed).' }),
+  }),
+  devices: Type.Object({ online: Type.Integer(), offline: Type.Integer(), onlineWithinSeconds: Type.Integer(), byKind: Type.Record(Type.String(), Type.Integer()) }),
+  lag: Type.Array(Type.Object({ topic: Type.String(), group: Type.String(), records: Type.Integer() })),
+  alerts: Type.Union([Type.Record(Type.String(), Type.Integer()), Type.Null()], { description: 'Open and acknowledged alerts by severity; null when the caller may not read alerts.' }),
+  storage: Type.Object({ streamBytes: Type.Number(), databaseBytes: Type.Union([Type.Number(), Type.Null()]) }),
+});
+
+/**
+ * `GET /v1/overview`: the dashboard's first page in one call, from the sources the Prometheus
+ * metrics read (stream offsets and lag, the operational store), in JSON for a browser. Device and
+ * alert counts are of the kinds the caller may see. The event rate is sampled here from the
+ * telemetry topic's end offsets, so any process with the api role has it, whichever process ingests.
+ */
+export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesOptions): Promise<void> {
+  const sampleMs = opts.sampleMs ?? 5000;
+  const onlineWithinMs = opts.onlineWithinMs ?? 5 * 60_000;
+  const keep = Math.ceil(3_600_000 / sampleMs);
+  const samples: { at: number; total: number }[] = [];
+  const endTotal = async (): Promise<number> => (await opts.stream.describe(opts.topic)).partitions.reduce((sum, p) => sum + p.endOffset, 0);
+  const sample = async (): Promise<void> => {
+    samples.push({ at: Date.now(), total: await endTotal() });
+    if (samples.length > keep + 1) samples.shift();
+  };
+  await sample().catch(() => undefined);
+  const timer = setInterval(() => void sample().catch(() => undefined), sampleMs);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+
+  app.get('/v1/overview', {
+    config: { permission: 'devices:read' },
+    schema: { tags: ['overview'], summary: 'Fleet at a glance: event rate, devices online, consumer lag, open alerts, storage (for the dashboard)', response: { 200: OverviewReply } },
+  }, async (req) => {
+    const caller = callerOf(req);
+    const kinds = [...visibleKinds(caller)];
+    const now = Date.now();
+    const total = await endTotal();
+    const last = samples.at(-1);
+    const perSecond = last && now > last.at ? Math.max(0, (total - last.total) / ((now - last.at) / 1000)) : 0;
+    // A rate from the previous sample when the last one is too fresh to say much.
+    const rates = samples.slice(1).map((s, i) => ({ at: new Date(s.at).toISOString(), perSecond: Math.max(0, (s.total - samples[i]!.total) / ((s.at - samples[i]!.at) / 1000)) }));
+    const current = now - (last?.at ?? now) < 1000 ? (rates.at(-1)?.perSecond ?? perSecond) : perSecond;
+
+    const k = opts.db.kysely;
+    const cutoff = new Date(now - onlineWithinMs);
+    const deviceRows = kinds.length === 0 ? [] : await k
+      .selectFrom('devices')
+      .select((eb) => ['kind', eb.fn.countAll<string>().as('n'), eb.fn.count<string>(eb.case().when('last_seen', '>=', cutoff).then(1).end()).as('online')])
+      .where('kind', 'in', kinds)
+      .$if(caller.kind === 'key' && caller.device !== undefined, (q) => q.where('id', '=', caller.kind === 'key' ? caller.device! : ''))
+      .groupBy('kind')
+      .execute();
+    const byKind: Record<string, number> = {};
+    let online = 0;
+    let all = 0;
+    for (const r of deviceRows) {
+      byKind[r.kind] = Number(r.n);
+      all += Number(r.n);
+      online += Number(r.online);
+    }
+
+    let alerts: Record<string, number> | null = null;
+    if (allows(caller, 'alerts:read')) {
+      alerts = { critical: 0, high: 0, medium: 0, low: 0, info: 0 };
+      if (kinds.length > 0) {
+        let q = k.selectFrom('alerts').select((eb) => ['severity', eb.fn.countAll<string>().as('n')]).where('status', 'in', ['open', 'acknowledged']).where('device_kind', 'in', kinds);
+        if (caller.kind === 'key' && caller.device !== undefined) q = q.where('device_id', '=', caller.device);
+        for (const r of await q.groupBy('severity').execute()) alerts[r.severity] = Number(r.n);
+      }
+    }
+
+    const lag: { topic: string; group: string; records: number }[] = [];
+    for (const topic of opts.lagTopics) {
+      for (const g of await opts.stream.lag(topic)) lag.push({ topic, group: g.group, records: g.partitions.reduce((s, p) => s + p.lag, 0) });
+    }
+    let streamBytes = 0;
+    for (const topic of new Set([opts.topic, ...opts.lagTopics])) streamBytes += (await opts.stream.describe(topic)).partitions.reduce((s, p) => s + p.bytes, 0);
+    const databaseBytes = await sql<{ n: string }>`select pg_database_size(current_database()) as n`.execute(k).then((r) => Number(r.rows[0]?.n ?? 0), () => null);
+
+    return {
+      at: new Date(now).toISOString(),
+      events: { perSecond: current, lastHour: rates, total },
+      devices: { online, offline: all - online, onlineWithinSeconds: Math.round(onlineWithinMs / 1000), byKind },
+      lag,
+      alerts,
+      storage: { streamBytes, databaseBytes },
+    };
+  });
+}
