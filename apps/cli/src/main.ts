@@ -5,6 +5,8 @@ import { registerUsers } from './commands/users.js';
 import { registerLake } from './commands/lake.js';
 import { registerReplay } from './commands/replay.js';
 import { registerSql } from './commands/sql.js';
+import { registerScan } from './commands/scan.js';
+import { registerDoctor } from './commands/doctor.js';
 import { run } from './run.js';
 
 // The only place that reads process.env: commands get it and pass it to loadConfig.
@@ -18,6 +20,8 @@ registerUsers(program, process.env);
 registerLake(program, process.env);
 registerReplay(program, process.env);
 registerSql(program, process.env);
+registerScan(program);
+registerDoctor(program, process.env);
 
 await run(async () => {
   try {

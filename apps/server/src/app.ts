@@ -22,6 +22,7 @@ import { alertRoutes } from './routes/alerts.js';
 import type { LiveHub } from './live-hub.js';
 import { overviewRoutes } from './routes/overview.js';
 import { patientRoutes } from './routes/patients.js';
+import { scanRoutes } from './routes/scans.js';
 import { webRoutes } from './web.js';
 
 export interface AppOptions {
@@ -164,6 +165,7 @@ async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void
   await app.register(auditRoutes, { db: opts.db });
   await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, topic: 'telemetry', lagTopics: ['telemetry', 'alerts'] });
   await app.register(patientRoutes, { db: opts.db });
+  await app.register(scanRoutes, { db: opts.db, stream: opts.stream });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
   if (opts.rules) {

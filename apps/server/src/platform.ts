@@ -19,6 +19,8 @@ import { DASHBOARD_DIST } from './web.js';
 
 export const TELEMETRY_TOPIC = 'telemetry';
 export const ALERTS_TOPIC = 'alerts';
+/** Cloud posture findings (OCSF Compliance Finding events) from scans run through the API. */
+export const FINDINGS_TOPIC = 'findings';
 
 export interface Platform {
   /** Base URL the HTTP server listens on (every process has one: /health, /ready, /metrics). */
@@ -68,7 +70,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
   try {
     const stream = await openStreamEngine(config, logger.child({ component: 'stream' }));
     closers.push(() => stream.close());
-    for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC]) {
+    for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC]) {
       await stream.ensureTopic(topic, {
         partitions: config.stream.partitions,
         retentionMs: config.stream.retentionMs,
@@ -97,7 +99,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     });
 
-    // Both topics reach the lake's raw zone: telemetry, and alert events for history and analysis.
+    // Every topic reaches the lake's raw zone: telemetry, alert events and scan findings, for history and analysis.
     const deliver = async (topic: string): Promise<Delivery> => {
       const d = await startDelivery({
         stream,
@@ -115,6 +117,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
     if (has('delivery')) {
       delivery = await deliver(TELEMETRY_TOPIC);
       await deliver(ALERTS_TOPIC);
+      await deliver(FINDINGS_TOPIC);
     }
     let state: StateConsumer | undefined;
     if (has('state')) {

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as rules from './0002-rules.js';
+import * as scans from './0003-scans.js';
 
 /**
  * Every migration, in order. Names sort in the order they run; a released migration is never
@@ -9,4 +10,5 @@ import * as rules from './0002-rules.js';
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-rules': rules,
+  '0003-scans': scans,
 };
