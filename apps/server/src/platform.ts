@@ -21,6 +21,8 @@ export const TELEMETRY_TOPIC = 'telemetry';
 export const ALERTS_TOPIC = 'alerts';
 /** Cloud posture findings (OCSF Compliance Finding events) from scans run through the API. */
 export const FINDINGS_TOPIC = 'findings';
+/** The resource inventory of each scan (OCSF Cloud Resources Inventory Info events). */
+export const INVENTORY_TOPIC = 'inventory';
 
 export interface Platform {
   /** Base URL the HTTP server listens on (every process has one: /health, /ready, /metrics). */
@@ -70,7 +72,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
   try {
     const stream = await openStreamEngine(config, logger.child({ component: 'stream' }));
     closers.push(() => stream.close());
-    for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC]) {
+    for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC]) {
       await stream.ensureTopic(topic, {
         partitions: config.stream.partitions,
         retentionMs: config.stream.retentionMs,
@@ -99,7 +101,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     });
 
-    // Every topic reaches the lake's raw zone: telemetry, alert events and scan findings, for history and analysis.
+    // Every topic reaches the lake's raw zone: telemetry, alert events, scan findings and inventory, for history and analysis.
     const deliver = async (topic: string): Promise<Delivery> => {
       const d = await startDelivery({
         stream,
@@ -118,6 +120,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       delivery = await deliver(TELEMETRY_TOPIC);
       await deliver(ALERTS_TOPIC);
       await deliver(FINDINGS_TOPIC);
+      await deliver(INVENTORY_TOPIC);
     }
     let state: StateConsumer | undefined;
     if (has('state')) {

@@ -1,12 +1,13 @@
 /**
  * The scan API end to end on moto: POST /v1/scans answers QUEUED at once, the scan runs, its
- * findings are queryable, are OCSF events on the `findings` topic and land in the lake's raw zone;
- * a second scan updates the findings it sees again and closes those of a deleted resource.
+ * findings are queryable, are OCSF events on the `findings` topic and land in the lake's raw zone,
+ * its resource inventory is OCSF events on the `inventory` topic and lands there too; a second scan
+ * updates the findings it sees again and closes those of a deleted resource.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeleteBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { readRawZone, sharedEngines, waitUntil } from '@strata/testkit';
-import { validateComplianceFinding, type ComplianceFinding, type FindingView } from '@strata/scanner';
+import { validateComplianceFinding, validateInventoryInfo, type CloudResourcesInventoryInfo, type ComplianceFinding, type FindingView } from '@strata/scanner';
 import { clientConfig, seedPosture, type PostureFixture } from '@strata/scanner/testing';
 import { startTestPlatform, type TestPlatform } from './test-platform.js';
 
@@ -45,11 +46,20 @@ async function findings(query: string): Promise<FindingView[]> {
   return res.json<{ findings: FindingView[] }>().findings;
 }
 
-async function topicEvents(): Promise<ComplianceFinding[]> {
-  const info = await t.platform.stream.describe('findings');
-  const out: ComplianceFinding[] = [];
-  for (const p of info.partitions) for (const r of await t.platform.stream.read('findings', p.partition, 0, { maxRecords: 100_000 })) out.push(JSON.parse(Buffer.from(r.value).toString('utf8')) as ComplianceFinding);
+async function topicEvents<T = ComplianceFinding>(topic = 'findings'): Promise<T[]> {
+  const info = await t.platform.stream.describe(topic);
+  const out: T[] = [];
+  for (const p of info.partitions) for (const r of await t.platform.stream.read(topic, p.partition, 0, { maxRecords: 100_000 })) out.push(JSON.parse(Buffer.from(r.value).toString('utf8')) as T);
   return out;
+}
+
+/** What the fixture made, one line per `type name region` (account-wide ones without a region; the default security groups of a region's VPCs share one line). */
+function expectedInventory(): string[] {
+  return [...new Set(fixture.expected.map((e) => `${e.type} ${e.name} ${e.region === 'global' ? '-' : e.region}`))].sort();
+}
+
+function inventoryLines(events: CloudResourcesInventoryInfo[]): string[] {
+  return [...new Set(events.map((e) => `${e.resources[0].type} ${e.resources[0].name} ${e.resources[0].region ?? '-'}`))].sort();
 }
 
 describe('scans through the API, on moto', () => {
@@ -76,6 +86,24 @@ describe('scans through the API, on moto', () => {
     await waitUntil('findings in the raw zone', async () => (await readRawZone(t.platform.store, 'findings')).length === events.length, 30_000, 200);
   });
 
+  it('publishes the scan’s resource inventory as valid OCSF Cloud Resources Inventory Info events, delivered to the lake', async () => {
+    const events = await topicEvents<CloudResourcesInventoryInfo>('inventory');
+    for (const e of events) expect(validateInventoryInfo(e), e.resources[0].uid).toEqual([]);
+    expect(new Set(events.map((e) => e.class_uid))).toEqual(new Set([5023]));
+    expect(new Set(events.map((e) => e.metadata.correlation_uid)).size).toBe(1);
+    expect(inventoryLines(events)).toEqual(expectedInventory());
+    expect(new Set(events.map((e) => e.resources[0].uid)).size).toBe(events.length);
+    for (const e of events) expect(e.resources[0].owner.account.uid).toBe(fixture.account.accountId);
+
+    const volume = events.find((e) => e.resources[0].type === 'AWS::EC2::Volume' && e.resources[0].name === 'orphan-plain')!;
+    expect(volume.resources[0]).toMatchObject({ region: fixture.regions.main, tags: [{ name: 'Name', value: 'orphan-plain' }], data: { service: 'ec2', observed: { 'ec2.volume_encrypted': 'not encrypted' } } });
+    expect(volume.resources[0].uid).toMatch(new RegExp(`^arn:aws:ec2:${fixture.regions.main}:${fixture.account.accountId}:volume/vol-`));
+    const bucket = events.find((e) => e.resources[0].name === `strata-${fixture.account.accountId}-open`)!;
+    expect(bucket.resources[0]).toMatchObject({ uid: `arn:aws:s3:::strata-${fixture.account.accountId}-open`, type: 'AWS::S3::Bucket', data: { service: 's3' } });
+    expect(Object.keys(bucket.resources[0].data.observed).sort()).toEqual(fixture.expected.filter((x) => x.name === bucket.resources[0].name).map((x) => x.check).sort());
+    await waitUntil('inventory in the raw zone', async () => (await readRawZone(t.platform.store, 'inventory')).length === events.length, 30_000, 200);
+  });
+
   it('on a second scan, updates what it sees again and closes the findings of a deleted bucket', async () => {
     const s3 = new S3Client(clientConfig(fixture.account, fixture.regions.main));
     const open = `strata-${fixture.account.accountId}-open`;
@@ -98,5 +126,10 @@ describe('scans through the API, on moto', () => {
     expect(second.filter((e) => e.activity_id === 2)).toHaveLength(fixture.expected.length - 7);
     const fixed = second.find((e) => e.compliance.control === 's3.bucket_versioning' && e.resources[0]!.name === logs)!;
     expect(fixed).toMatchObject({ activity_id: 2, status: 'Resolved', compliance: { status: 'Pass' } });
+
+    // The second inventory is a full snapshot of what is there now: the deleted bucket is not in it.
+    const inventory = (await topicEvents<CloudResourcesInventoryInfo>('inventory')).filter((e) => e.metadata.correlation_uid === view.scan_id);
+    expect(inventoryLines(inventory)).toEqual(expectedInventory().filter((line) => !line.startsWith(`AWS::S3::Bucket ${open} `)));
+    expect(inventory.find((e) => e.resources[0].name === logs)!.resources[0].data.observed['s3.bucket_versioning']).toBe('versioning Enabled');
   });
 });

@@ -49,6 +49,8 @@ export interface ResourceRef {
   type: string;
   name: string;
   region: string;
+  /** The resource's AWS tags (key → value), when the collector read them; published in the inventory. */
+  tags?: Record<string, string>;
 }
 
 export interface CheckResult {

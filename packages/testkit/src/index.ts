@@ -15,3 +15,4 @@ export type { TcpProxy } from './tcp-proxy.js';
 export { startMosquitto, type MosquittoServer, type MosquittoOptions } from './mosquitto.js';
 export { startNats, type NatsServers } from './nats.js';
 export { waitUntil } from './wait-until.js';
+export { startMoto, type MotoServer, type MotoOptions } from './moto.js';

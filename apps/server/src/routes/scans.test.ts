@@ -1,7 +1,7 @@
 /**
  * The scan API without AWS: a scan is queued and answered at once, runs in the background, and
  * records why it failed (here: nothing listens at the endpoint); the keys sent for it appear in no
- * answer, no database row, no audit record and no log line.
+ * answer, no database row, no audit record and no log line, and nothing is published.
  */
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,12 @@ describe('POST /v1/scans', () => {
     expect(audit).toContain(scan_id);
     for (const text of [JSON.stringify(scan), rows, audit, logged.join('')]) {
       for (const secret of [SECRET, TOKEN, KEY_ID, 'ext-zz-secret']) expect(text).not.toContain(secret);
+    }
+    // The platform has a topic for the scans' inventory; a scan that reached no account publishes nothing on it or on findings.
+    for (const topic of ['findings', 'inventory']) {
+      const info = await t.platform.stream.describe(topic);
+      const records = await Promise.all(info.partitions.map((p) => t.platform.stream.read(topic, p.partition, 0, { maxRecords: 10 })));
+      expect(records.flat(), topic).toEqual([]);
     }
   });
 

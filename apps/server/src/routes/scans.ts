@@ -55,7 +55,8 @@ const FindingsQuery = Type.Object(
  * Cloud posture scans (seed 003): `POST /v1/scans` queues a scan and answers 202 at once,
  * `GET /v1/scans/:id` follows it, `GET /v1/findings` reads the current findings (JSON, OCSF JSON
  * lines, Markdown). Admin only: findings map an account's weak points. Finding events also go
- * to the `findings` topic, and from there to the lake.
+ * to the `findings` topic, each scan's resource inventory to the `inventory` topic (the scanner's
+ * defaults), and from there to the lake.
  */
 export async function scanRoutes(app: FastifyInstance, opts: { db: Db; stream?: Stream; topic?: string }): Promise<void> {
   const db = opts.db.kysely as unknown as ScanDb;

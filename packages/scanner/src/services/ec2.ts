@@ -17,7 +17,7 @@ import {
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { ResourceRef } from '../types.js';
 import { ADMIN_PORTS, coversTcpPort, WORLD } from './network.js';
-import { DAY_MS, nameTag, read, Results, type Read, type ServiceScanner } from './service.js';
+import { DAY_MS, nameTag, read, Results, tagsOf, type Read, type ServiceScanner } from './service.js';
 
 export interface Ec2Snapshot {
   instances: Instance[];
@@ -99,7 +99,7 @@ export const ec2Scanner: ServiceScanner<Ec2Snapshot> = {
 
     for (const sg of s.securityGroups) {
       const id = sg.GroupId ?? '?';
-      const ref: ResourceRef = { uid: arn('security-group', id), type: 'AWS::EC2::SecurityGroup', name: sg.GroupName ?? id, region };
+      const ref: ResourceRef = { uid: arn('security-group', id), type: 'AWS::EC2::SecurityGroup', name: sg.GroupName ?? id, region, ...tagsOf(sg.Tags) };
       const open = (sg.IpPermissions ?? []).filter(fromWorld);
       const admin = open.filter((p) => ADMIN_PORTS.some((port) => coversTcpPort(p.IpProtocol, p.FromPort, p.ToPort, port)));
       out.check('ec2.sg_admin_ports_open', ref, admin.length === 0, admin.length === 0 ? 'no world-open rule covers 22 or 3389' : `world-open: ${admin.map(describeRule).join(', ')}`);
@@ -115,7 +115,7 @@ export const ec2Scanner: ServiceScanner<Ec2Snapshot> = {
       const id = i.InstanceId ?? '?';
       const state = i.State?.Name ?? 'unknown';
       if (state === 'terminated' || state === 'shutting-down') continue;
-      const ref: ResourceRef = { uid: arn('instance', id), type: 'AWS::EC2::Instance', name: nameTag(i.Tags) ?? id, region };
+      const ref: ResourceRef = { uid: arn('instance', id), type: 'AWS::EC2::Instance', name: nameTag(i.Tags) ?? id, region, ...tagsOf(i.Tags) };
       const tokens = i.MetadataOptions?.HttpTokens ?? 'optional';
       const imdsOff = i.MetadataOptions?.HttpEndpoint === 'disabled';
       out.check('ec2.instance_imdsv2', ref, imdsOff || tokens === 'required', imdsOff ? 'metadata service disabled' : `HttpTokens ${tokens}`);
@@ -142,7 +142,7 @@ export const ec2Scanner: ServiceScanner<Ec2Snapshot> = {
 
     for (const v of s.volumes) {
       const id = v.VolumeId ?? '?';
-      const ref: ResourceRef = { uid: arn('volume', id), type: 'AWS::EC2::Volume', name: nameTag(v.Tags) ?? id, region };
+      const ref: ResourceRef = { uid: arn('volume', id), type: 'AWS::EC2::Volume', name: nameTag(v.Tags) ?? id, region, ...tagsOf(v.Tags) };
       out.check('ec2.volume_encrypted', ref, v.Encrypted === true, v.Encrypted ? 'encrypted' : 'not encrypted');
       const attachedTo = (v.Attachments ?? []).map((a) => a.InstanceId).filter(Boolean);
       out.check('ec2.volume_unattached', ref, v.State !== 'available', v.State === 'available' ? `available (attached to nothing), ${v.Size ?? '?'} GiB` : `attached to ${attachedTo.join(', ') || v.State}`);

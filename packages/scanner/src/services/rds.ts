@@ -1,7 +1,7 @@
 /** RDS: per DB instance, public access, encryption, Multi-AZ, backups, minor upgrades, deletion protection, Performance Insights. */
 import { paginateDescribeDBInstances, RDSClient, type DBInstance } from '@aws-sdk/client-rds';
 import type { ResourceRef } from '../types.js';
-import { Results, type ServiceScanner } from './service.js';
+import { Results, tagsOf, type ServiceScanner } from './service.js';
 
 export interface RdsSnapshot {
   instances: DBInstance[];
@@ -25,7 +25,7 @@ export const rdsScanner: ServiceScanner<RdsSnapshot> = {
     const out = new Results();
     for (const db of s.instances) {
       const id = db.DBInstanceIdentifier ?? '?';
-      const ref: ResourceRef = { uid: db.DBInstanceArn ?? `arn:${target.partition}:rds:${region}:${target.accountId}:db:${id}`, type: 'AWS::RDS::DBInstance', name: id, region };
+      const ref: ResourceRef = { uid: db.DBInstanceArn ?? `arn:${target.partition}:rds:${region}:${target.accountId}:db:${id}`, type: 'AWS::RDS::DBInstance', name: id, region, ...tagsOf(db.TagList) };
       out.check('rds.instance_public', ref, db.PubliclyAccessible !== true, db.PubliclyAccessible ? 'publicly accessible' : 'private');
       out.check('rds.instance_encrypted', ref, db.StorageEncrypted === true, db.StorageEncrypted ? 'storage encrypted' : 'storage not encrypted');
       out.check('rds.instance_multi_az', ref, db.MultiAZ === true, db.MultiAZ ? 'Multi-AZ' : 'single-AZ');

@@ -1,7 +1,7 @@
 /** Secrets Manager: rotation, and secrets nobody reads. Only metadata is listed: no secret value is ever read. */
 import { paginateListSecrets, SecretsManagerClient, type SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import type { ResourceRef } from '../types.js';
-import { DAY_MS, Results, type ServiceScanner } from './service.js';
+import { DAY_MS, Results, tagsOf, type ServiceScanner } from './service.js';
 
 export interface SecretsSnapshot {
   secrets: SecretListEntry[];
@@ -25,7 +25,7 @@ export const secretsManagerScanner: ServiceScanner<SecretsSnapshot> = {
     const out = new Results();
     for (const sec of s.secrets) {
       const name = sec.Name ?? '?';
-      const ref: ResourceRef = { uid: sec.ARN ?? `arn:${target.partition}:secretsmanager:${region}:${target.accountId}:secret:${name}`, type: 'AWS::SecretsManager::Secret', name, region };
+      const ref: ResourceRef = { uid: sec.ARN ?? `arn:${target.partition}:secretsmanager:${region}:${target.accountId}:secret:${name}`, type: 'AWS::SecretsManager::Secret', name, region, ...tagsOf(sec.Tags) };
       out.check('secretsmanager.rotation', ref, sec.RotationEnabled === true, sec.RotationEnabled ? `rotates every ${sec.RotationRules?.AutomaticallyAfterDays ?? '?'} days` : 'no rotation');
       const since = sec.LastAccessedDate ?? sec.CreatedDate;
       const days = since ? Math.floor((now.getTime() - since.getTime()) / DAY_MS) : 0;

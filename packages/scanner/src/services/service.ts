@@ -133,6 +133,12 @@ export function accountResource(target: ScanTarget, region: string): ResourceRef
   return { uid: `arn:${target.partition}:::${target.accountId}`, type: 'AWS::::Account', name: target.accountId, region };
 }
 
+/** AWS tags as a plain map, or nothing to spread when there are none: `{ ...tagsOf(x.Tags) }`. */
+export function tagsOf(tags: { Key?: string; Value?: string }[] | undefined): { tags: Record<string, string> } | undefined {
+  const pairs = (tags ?? []).filter((t) => t.Key !== undefined).map((t) => [t.Key!, t.Value ?? ''] as const);
+  return pairs.length > 0 ? { tags: Object.fromEntries(pairs) } : undefined;
+}
+
 export function nameTag(tags: { Key?: string; Value?: string }[] | undefined): string | undefined {
   return tags?.find((t) => t.Key === 'Name')?.Value;
 }

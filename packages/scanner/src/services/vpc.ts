@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ResourceRef } from '../types.js';
 import { ADMIN_PORTS, coversTcpPort, WORLD } from './network.js';
-import { nameTag, Results, type ServiceScanner } from './service.js';
+import { nameTag, Results, tagsOf, type ServiceScanner } from './service.js';
 
 export interface VpcSnapshot {
   vpcs: Vpc[];
@@ -55,7 +55,7 @@ export const vpcScanner: ServiceScanner<VpcSnapshot> = {
     const logged = new Set(s.flowLogs.filter((f) => f.FlowLogStatus !== 'INACTIVE').map((f) => f.ResourceId));
     for (const v of s.vpcs) {
       const id = v.VpcId ?? '?';
-      const ref: ResourceRef = { uid: arn('vpc', id), type: 'AWS::EC2::VPC', name: nameTag(v.Tags) ?? id, region };
+      const ref: ResourceRef = { uid: arn('vpc', id), type: 'AWS::EC2::VPC', name: nameTag(v.Tags) ?? id, region, ...tagsOf(v.Tags) };
       if (v.IsDefault) {
         const n = s.defaultVpcInterfaces[id] ?? 0;
         out.check('vpc.default_vpc_unused', ref, n === 0, `default VPC with ${n} network interface(s)`);
@@ -66,7 +66,7 @@ export const vpcScanner: ServiceScanner<VpcSnapshot> = {
     }
     for (const acl of s.networkAcls) {
       const id = acl.NetworkAclId ?? '?';
-      const ref: ResourceRef = { uid: arn('network-acl', id), type: 'AWS::EC2::NetworkAcl', name: nameTag(acl.Tags) ?? id, region };
+      const ref: ResourceRef = { uid: arn('network-acl', id), type: 'AWS::EC2::NetworkAcl', name: nameTag(acl.Tags) ?? id, region, ...tagsOf(acl.Tags) };
       // Entries apply lowest rule number first, IPv4 and IPv6 traffic each against its own entries: a
       // port is open when, in either family, the first world entry covering it allows it.
       const ingress = (acl.Entries ?? []).filter((e) => !e.Egress).sort((a, b) => (a.RuleNumber ?? 0) - (b.RuleNumber ?? 0));
@@ -77,7 +77,7 @@ export const vpcScanner: ServiceScanner<VpcSnapshot> = {
     }
     for (const sn of s.subnets) {
       const id = sn.SubnetId ?? '?';
-      const ref: ResourceRef = { uid: sn.SubnetArn ?? arn('subnet', id), type: 'AWS::EC2::Subnet', name: nameTag(sn.Tags) ?? id, region };
+      const ref: ResourceRef = { uid: sn.SubnetArn ?? arn('subnet', id), type: 'AWS::EC2::Subnet', name: nameTag(sn.Tags) ?? id, region, ...tagsOf(sn.Tags) };
       out.check('vpc.subnet_no_auto_public_ip', ref, sn.MapPublicIpOnLaunch !== true, `MapPublicIpOnLaunch ${sn.MapPublicIpOnLaunch === true}`);
     }
     return out.done();

@@ -7,9 +7,12 @@
  * as a restarted container has) are marked FAILED at start (their credentials are gone); another
  * host's are left to it. `close` stops the running scan at its next AWS call.
  *
- * After a scan: its finding events are appended to the `findings` topic (ids make a retry
- * idempotent), then the findings table is updated in one transaction; delivery takes the topic to
- * the lake's raw zone like every topic.
+ * After a scan: its finding events are appended to the `findings` topic and its resource inventory
+ * (one Cloud Resources Inventory Info event per resource) to the `inventory` topic (ids make a retry
+ * idempotent), then the findings table is updated in one transaction; delivery takes both topics
+ * to the lake's raw zone like every topic. Inventory has a topic of its own: it is a full snapshot
+ * every scan (findings are keyed changes to a stored state), another OCSF class and version, read
+ * by other consumers (an asset inventory, not a SIEM), so neither has to filter the other out.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -20,11 +23,13 @@ import type { Stream } from '@strata/stream';
 import { endpointProblem, type AwsAuth, type AwsConnectionOptions, type StaticKeys } from '../aws/connection.js';
 import { scannerErrors } from '../errors.js';
 import type { ComplianceFinding } from '../ocsf/compliance-finding.js';
+import { toInventoryEvents, type CloudResourcesInventoryInfo } from '../ocsf/inventory-info.js';
 import { runScan, SCAN_DEFAULTS, type ScanOptions, type ScanReport } from '../runner.js';
 import { SERVICES, type ScanError, type ServiceName } from '../types.js';
 import { planScan, writePlan, type ScanDb, type ScansTable, type ScanStatus } from './findings-store.js';
 
 export const FINDINGS_TOPIC = 'findings';
+export const INVENTORY_TOPIC = 'inventory';
 
 export interface ScanSubmission {
   regions: string[] | 'all';
@@ -56,9 +61,12 @@ export interface ScanView {
 
 export interface ScanServiceOptions {
   db: ScanDb;
-  /** Where finding events go; without it they are only stored. */
+  /** Where finding and inventory events go; without it findings are only stored, inventory only reported. */
   stream?: Stream;
+  /** Default `findings`. */
   topic?: string;
+  /** Default `inventory`. */
+  inventoryTopic?: string;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** Scans waiting at most (beyond the running one). Default 8. */
   maxQueued?: number;
@@ -80,12 +88,14 @@ export class ScanService {
   private readonly abort = new AbortController();
   private closed = false;
   private readonly topic: string;
+  private readonly inventoryTopic: string;
   private readonly run: (opts: ScanOptions) => Promise<ScanReport>;
   /** Names this service in `scans.owner` (host/pid/instance). */
   private readonly instance = randomUUID();
 
   private constructor(private readonly opts: ScanServiceOptions) {
     this.topic = opts.topic ?? FINDINGS_TOPIC;
+    this.inventoryTopic = opts.inventoryTopic ?? INVENTORY_TOPIC;
     this.run = opts.run ?? runScan;
   }
 
@@ -200,7 +210,9 @@ export class ScanService {
       const errors = [...report.errors];
       const plan = await planScan(db, report);
       try {
-        await this.publish(plan.events);
+        await this.publish(this.topic, plan.events.map((e) => ({ key: e.finding_info.uid, id: e.metadata.uid, ts: e.time, event: e })));
+        const inventory = report.target ? toInventoryEvents(report.resources, report.results, report.target, report.scanId, Date.parse(report.finishedAt)) : [];
+        await this.publish(this.inventoryTopic, inventory.map((e) => ({ key: e.resources[0].uid, id: e.metadata.uid, ts: e.time, event: e })));
         await writePlan(db, plan.rows);
       } catch (err) {
         errors.push({ service: 'regions', region: 'global', kind: 'error', code: 'STRATA_ERR_SCAN_PUBLISH', message: scannerErrors.STRATA_ERR_SCAN_PUBLISH({ id: job.id, reason: (err as Error).message }).message.slice(0, 300) });
@@ -218,21 +230,21 @@ export class ScanService {
         errors: JSON.stringify(errors),
         api_calls: report.calls.total,
       });
-      logger.info({ scanId: job.id, status, account: report.target?.accountId, results: report.counts.results, fail: report.counts.fail, errors: errors.length, ...plan.counts }, 'scan finished');
+      logger.info({ scanId: job.id, status, account: report.target?.accountId, resources: report.counts.resources, results: report.counts.results, fail: report.counts.fail, errors: errors.length, ...plan.counts }, 'scan finished');
     } catch (err) {
       logger.error({ err, scanId: job.id }, 'scan failed');
       await update({ status: 'FAILED', finished_at: new Date(), errors: JSON.stringify([{ service: 'regions', region: 'global', kind: 'error', code: 'Error', message: String((err as Error).message).slice(0, 300) }]) }).catch(() => undefined);
     }
   }
 
-  private async publish(events: readonly ComplianceFinding[]): Promise<void> {
+  private async publish(topic: string, records: readonly { key: string; id: string; ts: number; event: ComplianceFinding | CloudResourcesInventoryInfo }[]): Promise<void> {
     const stream = this.opts.stream;
-    if (!stream || events.length === 0) return;
-    await stream.describe(this.topic).catch(() => stream.ensureTopic(this.topic, { partitions: 1 }));
-    for (let i = 0; i < events.length; i += 500) {
+    if (!stream || records.length === 0) return;
+    await stream.describe(topic).catch(() => stream.ensureTopic(topic, { partitions: 1 }));
+    for (let i = 0; i < records.length; i += 500) {
       await stream.append(
-        this.topic,
-        events.slice(i, i + 500).map((e) => ({ key: e.finding_info.uid, id: e.metadata.uid, ts: e.time, value: Buffer.from(JSON.stringify(e)) })),
+        topic,
+        records.slice(i, i + 500).map(({ event, ...r }) => ({ ...r, value: Buffer.from(JSON.stringify(event)) })),
       );
     }
   }
