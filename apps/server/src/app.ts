@@ -163,7 +163,7 @@ async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void
   const known = opts.knownDevices;
   await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }), ...(opts.lake && { lake: opts.lake }), ...(opts.rollupRetentionDays !== undefined && { rollupRetentionDays: opts.rollupRetentionDays }) });
   await app.register(auditRoutes, { db: opts.db });
-  await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, topic: 'telemetry', lagTopics: ['telemetry', 'alerts'] });
+  await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, store: opts.store, topic: 'telemetry', lagTopics: ['telemetry', 'alerts', 'findings', 'inventory'] });
   await app.register(patientRoutes, { db: opts.db });
   await app.register(scanRoutes, { db: opts.db, stream: opts.stream });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });

@@ -165,7 +165,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await issues.getByText('/condition/range').waitFor();
     expect(await editor.getAttribute('aria-invalid')).toBe('true');
-    // ...and by the API's schema (one message, split per pointer).
+    // ...and fields of the wrong kind or value (also itemised by the API).
     await editor.fill(JSON.stringify({ id: 'e2e-band', title: 'Band', severity: 'urgent', condition: { type: 'threshold', metric: 'pressure', op: '>', value: 'high' } }, null, 2));
     await page.getByRole('button', { name: 'Save' }).click();
     await issues.getByText('/severity').first().waitFor();

@@ -26,7 +26,11 @@ async function webApp(root: string): Promise<FastifyInstance> {
 }
 
 beforeAll(async () => {
-  t = await startTestPlatform();
+  // One lake object before start, for the overview's lake size.
+  t = await startTestPlatform({}, undefined, (dataDir) => {
+    mkdirSync(join(dataDir, 'lake', 'raw', 'telemetry'), { recursive: true });
+    writeFileSync(join(dataDir, 'lake', 'raw', 'telemetry', 'before-start.ndjson.gz'), Buffer.alloc(1234));
+  });
   mkdirSync(join(dist.dir, 'assets'));
   writeFileSync(join(dist.dir, 'index.html'), INDEX);
   writeFileSync(join(dist.dir, 'index.html.br'), brotliCompressSync(INDEX));
@@ -111,6 +115,16 @@ describe('the platform with the web role', () => {
     expect(body.devices).toMatchObject({ online: 1, offline: 1, byKind: { machine: 1, patient: 1 } });
     expect(body.alerts).toMatchObject({ critical: 0, high: 0 });
     expect(typeof body.storage.streamBytes).toBe('number');
+    // The lake is measured in the background (at start, then every 5 min): every object's size, as listed.
+    let listed = 0;
+    for await (const o of t.platform.store.list('')) listed += o.size;
+    expect(listed).toBeGreaterThanOrEqual(1234);
+    let lake: { lakeBytes: number | null; lakeMeasuredAt: string | null } = { lakeBytes: null, lakeMeasuredAt: null };
+    for (let i = 0; i < 50 && lake.lakeMeasuredAt === null; i++) {
+      lake = (await t.platform.app.inject({ url: '/v1/overview', headers: { authorization: `Bearer ${t.adminKey}` } })).json<{ storage: typeof lake }>().storage;
+      if (lake.lakeMeasuredAt === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(lake.lakeBytes).toBe(listed);
 
     await directory.createUser({ username: 'web-analyst', password: 'Correct-horse-battery-42', role: 'analyst' }, { actor: 'test' });
     const { accessToken } = await sessions.login('web-analyst', 'Correct-horse-battery-42', {});

@@ -90,7 +90,7 @@ export interface Overview {
   devices: { online: number; offline: number; onlineWithinSeconds: number; byKind: Record<string, number> };
   lag: { topic: string; group: string; records: number }[];
   alerts: Record<Severity, number> | null;
-  storage: { streamBytes: number; databaseBytes: number | null };
+  storage: { streamBytes: number; databaseBytes: number | null; lakeBytes: number | null; lakeMeasuredAt: string | null };
 }
 
 export interface KeyInfo {

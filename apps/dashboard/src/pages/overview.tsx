@@ -44,8 +44,11 @@ export default function Overview() {
             )}
             <div className="card">
               <h2>Storage used</h2>
-              <p className="big">{bytes(data.storage.streamBytes + (data.storage.databaseBytes ?? 0))}</p>
-              <p className="muted">stream {bytes(data.storage.streamBytes)} · database {bytes(data.storage.databaseBytes)}</p>
+              <p className="big">{bytes(data.storage.streamBytes + (data.storage.databaseBytes ?? 0) + (data.storage.lakeBytes ?? 0))}</p>
+              <p className="muted">
+                stream {bytes(data.storage.streamBytes)} · database {bytes(data.storage.databaseBytes)} · lake {bytes(data.storage.lakeBytes)}
+                {data.storage.lakeMeasuredAt && <> (measured <Time iso={data.storage.lakeMeasuredAt} />)</>}
+              </p>
             </div>
           </div>
           <Chart title="Events per second, last hour" series={['events/s']} data={rate} height={180} xWindow={3600} points />

@@ -19,27 +19,6 @@ interface Issue {
   message: string;
 }
 
-/**
- * A body the API's schema refused comes back as one message (`bad request: body/condition/op must
- * be ..., body/id must match ...`): split into issues at the JSON pointer each names, once each.
- */
-function schemaIssues(message: string): Issue[] {
-  const text = message.replace(/^bad request: /, '');
-  const seen = new Set<string>();
-  const out: Issue[] = [];
-  for (const part of text.split(/, (?=body[/ ])/)) {
-    const m = /^body(\/\S*)? (.*)$/.exec(part);
-    if (!m) continue;
-    const issue = { path: m[1] ?? '', message: m[2]! };
-    const key = `${issue.path} ${issue.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(issue);
-    }
-  }
-  return out;
-}
-
 /** Rules in force; API rules can be made, changed and deleted here, with the server's validation issues shown at the field they name. */
 export default function Rules() {
   const user = useUser();
@@ -71,7 +50,6 @@ export default function Rules() {
       list.reload();
     } catch (err) {
       if (err instanceof ApiError && Array.isArray(err.issues) && err.issues.length > 0) setIssues(err.issues as Issue[]);
-      else if (err instanceof ApiError && err.status === 400 && schemaIssues(err.message).length > 0) setIssues(schemaIssues(err.message));
       else setError(messageOf(err));
     }
   };

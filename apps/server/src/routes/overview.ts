@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
 import { allows, visibleKinds } from '@strata/auth';
 import type { Db } from '@strata/db';
+import type { ObjectStore } from '@strata/storage';
 import type { Stream } from '@strata/stream';
 import { callerOf } from './devices.js';
 
@@ -17,6 +18,10 @@ export interface OverviewRoutesOptions {
   sampleMs?: number;
   /** A device seen within this long is online (default 5 min). */
   onlineWithinMs?: number;
+  /** The lake: its size is summed by listing it in the background (never on a request). */
+  store: ObjectStore;
+  /** How often the lake is measured again (default 5 min: a listing of a large S3 lake is many requests). */
+  lakeSizeMs?: number;
 }
 
 const Rate = Type.Object({ at: Type.String({ format: 'date-time' }), perSecond: Type.Number() });
@@ -30,7 +35,12 @@ const OverviewReply = Type.Object({
   devices: Type.Object({ online: Type.Integer(), offline: Type.Integer(), onlineWithinSeconds: Type.Integer(), byKind: Type.Record(Type.String(), Type.Integer()) }),
   lag: Type.Array(Type.Object({ topic: Type.String(), group: Type.String(), records: Type.Integer() })),
   alerts: Type.Union([Type.Record(Type.String(), Type.Integer()), Type.Null()], { description: 'Open and acknowledged alerts by severity; null when the caller may not read alerts.' }),
-  storage: Type.Object({ streamBytes: Type.Number(), databaseBytes: Type.Union([Type.Number(), Type.Null()]) }),
+  storage: Type.Object({
+    streamBytes: Type.Number(),
+    databaseBytes: Type.Union([Type.Number(), Type.Null()]),
+    lakeBytes: Type.Union([Type.Number(), Type.Null()], { description: 'Every object of the lake, as of lakeMeasuredAt; null until first measured.' }),
+    lakeMeasuredAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  }),
 });
 
 /**
@@ -52,7 +62,29 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
   await sample().catch(() => undefined);
   const timer = setInterval(() => void sample().catch(() => undefined), sampleMs);
   timer.unref();
-  app.addHook('onClose', async () => clearInterval(timer));
+
+  let lake: { bytes: number; at: string } | null = null;
+  let measuring = false;
+  const measureLake = async (): Promise<void> => {
+    if (measuring) return;
+    measuring = true;
+    try {
+      let bytes = 0;
+      for await (const o of opts.store.list('')) bytes += o.size;
+      lake = { bytes, at: new Date().toISOString() };
+    } catch (err) {
+      app.log.warn({ err }, 'could not measure the lake; the overview keeps the last size');
+    } finally {
+      measuring = false;
+    }
+  };
+  void measureLake();
+  const lakeTimer = setInterval(() => void measureLake(), opts.lakeSizeMs ?? 5 * 60_000);
+  lakeTimer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    clearInterval(lakeTimer);
+  });
 
   app.get('/v1/overview', {
     config: { permission: 'devices:read' },
@@ -110,7 +142,7 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
       devices: { online, offline: all - online, onlineWithinSeconds: Math.round(onlineWithinMs / 1000), byKind },
       lag,
       alerts,
-      storage: { streamBytes, databaseBytes },
+      storage: { streamBytes, databaseBytes, lakeBytes: lake?.bytes ?? null, lakeMeasuredAt: lake?.at ?? null },
     };
   });
 }
