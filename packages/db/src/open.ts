@@ -77,6 +77,10 @@ function openServer(url: string, poolSize: number, logger: Logger): Db {
   // An idle connection the server drops (restart, failover) must not crash the process: the
   // pool replaces it and the next query reports the outage to its caller.
   pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost'));
+  // So must a connection the server drops while it is checked out between two statements (a
+  // transaction waiting on the application): pg emits 'error' on that client, which has no
+  // listener then, and an unhandled 'error' event ends the process. Its next query fails instead.
+  pool.on('connect', (client) => client.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost while in use')));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { engine: 'postgres', kysely, close: () => kysely.destroy() };
 }

@@ -26,6 +26,20 @@ describe('state consumer on a PostgreSQL server that goes away', () => {
     for (const fn of cleanups.splice(0).reverse()) await fn();
   });
 
+  it('does not end the process when the server drops a connection a transaction holds between statements', async () => {
+    const db = await openTestDatabase({ url: await pg.createDatabase() });
+    cleanups.push(() => db.dispose());
+    const held = db.kysely.transaction().execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      await pg.stop(); // terminates every connection, this one idle in its transaction
+      await new Promise((r) => setTimeout(r, 300));
+      await sql`select 1`.execute(trx);
+    });
+    await expect(held).rejects.toThrow();
+    await pg.start();
+    await until(() => sql`select 1`.execute(db.kysely).then(() => true, () => false), 20_000);
+  });
+
   it('loses nothing and doubles nothing when the server stops for a while and comes back', async () => {
     const tmp = tempDir('state-fault');
     cleanups.push(() => tmp.remove());
