@@ -115,7 +115,7 @@ describe('the platform with the web role', () => {
     expect(body.devices).toMatchObject({ online: 1, offline: 1, byKind: { machine: 1, patient: 1 } });
     expect(body.alerts).toMatchObject({ critical: 0, high: 0 });
     expect(typeof body.storage.streamBytes).toBe('number');
-    // The lake is measured in the background (at start, then every 5 min): every object's size, as listed.
+    // The lake is measured in the background when the overview is read (at most every 5 min): every object's size, as listed.
     let listed = 0;
     for await (const o of t.platform.store.list('')) listed += o.size;
     expect(listed).toBeGreaterThanOrEqual(1234);

@@ -20,7 +20,7 @@ export interface OverviewRoutesOptions {
   onlineWithinMs?: number;
   /** The lake: its size is summed by listing it in the background (never on a request). */
   store: ObjectStore;
-  /** How often the lake is measured again (default 5 min: a listing of a large S3 lake is many requests). */
+  /** How old the lake's size may get before a request has it measured again (default 5 min: listing a large S3 lake is many requests). */
   lakeSizeMs?: number;
 }
 
@@ -63,27 +63,24 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
   const timer = setInterval(() => void sample().catch(() => undefined), sampleMs);
   timer.unref();
 
+  // The lake is listed only when someone looks at the overview, at most every lakeSizeMs, in the
+  // background: no listing at start-up, none on the request path.
+  const lakeSizeMs = opts.lakeSizeMs ?? 5 * 60_000;
   let lake: { bytes: number; at: string } | null = null;
-  let measuring = false;
-  const measureLake = async (): Promise<void> => {
-    if (measuring) return;
-    measuring = true;
-    try {
+  let measuring: Promise<void> | undefined;
+  const measureLake = (): void => {
+    if (measuring || (lake && Date.now() - Date.parse(lake.at) < lakeSizeMs)) return;
+    measuring = (async () => {
       let bytes = 0;
       for await (const o of opts.store.list('')) bytes += o.size;
       lake = { bytes, at: new Date().toISOString() };
-    } catch (err) {
-      app.log.warn({ err }, 'could not measure the lake; the overview keeps the last size');
-    } finally {
-      measuring = false;
-    }
+    })()
+      .catch((err: unknown) => app.log.warn({ err }, 'could not measure the lake; the overview keeps the last size'))
+      .finally(() => (measuring = undefined));
   };
-  void measureLake();
-  const lakeTimer = setInterval(() => void measureLake(), opts.lakeSizeMs ?? 5 * 60_000);
-  lakeTimer.unref();
   app.addHook('onClose', async () => {
     clearInterval(timer);
-    clearInterval(lakeTimer);
+    await measuring;
   });
 
   app.get('/v1/overview', {
@@ -92,6 +89,7 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
   }, async (req) => {
     const caller = callerOf(req);
     const kinds = [...visibleKinds(caller)];
+    measureLake();
     const now = Date.now();
     const total = await endTotal();
     const last = samples.at(-1);
