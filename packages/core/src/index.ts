@@ -16,3 +16,4 @@ export { acquireDirLock, isProcessAlive } from './dir-lock.js';
 export { Sleeps } from './sleeps.js';
 export { Subscription } from './subscription.js';
 export type { SubscriptionEndReason } from './subscription.js';
+export * as envelope from './envelope.js';
