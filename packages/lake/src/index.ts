@@ -12,5 +12,7 @@ export { TABLES } from './lakehouse/tables.js';
 export type { TableSpec } from './lakehouse/tables.js';
 export { parseLakeTime, replayRaw, replayWindow, REPLAY_DEFAULTS } from './lakehouse/replay.js';
 export type { ReplayOptions, ReplayReport } from './lakehouse/replay.js';
+export { eraseDevices } from './lakehouse/erase.js';
+export type { EraseOptions, EraseReport } from './lakehouse/erase.js';
 export { LakeQuery, QUERY_DEFAULTS } from './lakehouse/query.js';
 export type { CsvQueryResult, JsonQueryResult, LakeQueryOptions, QueryColumn, QueryFormat, QueryResult, QueryRunOptions, QueryValue, QueryableLake } from './lakehouse/query.js';

@@ -30,6 +30,7 @@ import { hourPrefixes, objectHour } from '../delivery/layout.js';
 import { appendPartitionFiles, dropExpired, writePartitioned, compactPartition } from './files.js';
 import { tableSpec } from './tables.js';
 import type { LayerSummary } from './types.js';
+import { idIn, loadDeviceSet, quarantineRowIn } from './erased.js';
 
 const gunzipAsync = promisify(gunzip);
 const NEWLINE = Buffer.from('\n');
@@ -234,18 +235,25 @@ const NORMALISED = `CASE lower(unit)
 
 export async function runBronze(ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
   const { conn, store, settings } = ctx;
-  const summary: LayerSummary = { layer: 'bronze', objectsRead: 0, rowsRead: 0, rowsWritten: 0, quarantined: 0, duplicates: 0, partitions: [], dropped: [], seconds: 0 };
+  const summary: LayerSummary = { layer: 'bronze', objectsRead: 0, rowsRead: 0, rowsWritten: 0, quarantined: 0, duplicates: 0, erased: 0, partitions: [], dropped: [], seconds: 0 };
   const m = await loadManifest(store, 'bronze');
   await removeUnlisted(store, m, [BRONZE.prefix, QUARANTINE.prefix]);
   const touched = new Set<string>();
   const bronzeParts = (m.tables[BRONZE.name] ??= {});
   const quarantineParts = (m.tables[QUARANTINE.name] ??= {});
+  // Devices erased (GDPR): whatever of theirs reaches bronze again (a re-delivery, a replay of
+  // what the stream still held) is dropped before anything is written.
+  const erasedIds = [...new Set(await ctx.erasedDevices())];
+  await loadDeviceSet(ctx, 'erased_dev', erasedIds);
 
   for (const batch of batches(await newObjects(ctx, m, since), settings.batchBytes)) {
     const runId = uuidv7();
     const rawObjs = batch.filter((o) => o.zone === 'raw');
     const errObjs = batch.filter((o) => o.zone === 'errors');
     const screened = await loadEvents(ctx, rawObjs);
+    const erasedEvents = erasedIds.length === 0 ? 0
+      : (await rows<{ n: number }>(conn, `SELECT count(*) AS n FROM ev WHERE ${idIn('device', 'erased_dev')}`))[0]!.n;
+    if (erasedEvents > 0) await conn.run(`DELETE FROM ev WHERE ${idIn('device', 'erased_dev')}`);
 
     // Quarantine: lines the slow path refused, delivery's errors/ lines, refused events.
     await conn.run(`CREATE OR REPLACE TEMP TABLE q (day DATE, raw_key VARCHAR, reason VARCHAR, event_id VARCHAR, device_id VARCHAR, metric VARCHAR, raw VARCHAR)`);
@@ -268,6 +276,10 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
     await conn.run(`INSERT INTO q SELECT obj_day, raw_key, reason, id, device, NULL,
         to_json({id: id, device: device, ts: ts_text, metrics: metrics, tags: tags, received_at: received_text, source: source})::VARCHAR
       FROM ev WHERE reason IS NOT NULL`);
+    const erasedLines = erasedIds.length === 0 ? 0
+      : (await rows<{ n: number }>(conn, `SELECT count(*) AS n FROM q WHERE ${quarantineRowIn('erased_dev')}`))[0]!.n;
+    if (erasedLines > 0) await conn.run(`DELETE FROM q WHERE ${quarantineRowIn('erased_dev')}`);
+    summary.erased += erasedEvents + erasedLines;
 
     // One row per event — (device, id, event time): the stream's dedup key plus the time, so a
     // device reusing ids after a reset keeps both events — the first in (raw key, read order),
@@ -289,7 +301,7 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
     const counts = (await rows<{ events: number; valid: number; kept: number }>(conn,
       `SELECT count(*) AS events, count(*) FILTER (WHERE reason IS NULL) AS valid, (SELECT count(*) FROM (${kept})) AS kept FROM ev`))[0]!;
     summary.objectsRead += batch.length;
-    summary.rowsRead += counts.events + screened.length;
+    summary.rowsRead += counts.events + screened.length + erasedEvents;
     summary.duplicates += counts.valid - counts.kept;
 
     const bronzeSql = `SELECT id AS event_id, device AS device_id, ts, metric, ${NORMALISED}, received_at, source, raw_key, ts::DATE AS day
@@ -308,6 +320,7 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
     }
     for (const o of batch) m.rawDone[o.key] = o.size;
     await saveManifest(store, m, ctx.now());
+    if (erasedEvents + erasedLines > 0) ctx.logger.info({ events: erasedEvents, quarantineLines: erasedLines }, 'lake bronze: rows of erased devices dropped');
     if (quarantinedFiles.length > 0) ctx.logger.warn({ rows: quarantinedFiles.reduce((n, f) => n + f.rows, 0), objects: batch.length }, 'lake bronze: rows quarantined');
   }
 
@@ -324,7 +337,7 @@ export async function runBronze(ctx: JobContext, since: number | undefined): Pro
   const droppedQ = dropExpired(quarantineParts, settings.retentionDays.quarantine, ctx.now());
   if (changed || summary.dropped.length > 0 || droppedQ.length > 0) await saveManifest(store, m, ctx.now());
   await removeUnlisted(store, m, [BRONZE.prefix, QUARANTINE.prefix]);
-  await conn.run('DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS q; DROP TABLE IF EXISTS seen; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS drops');
+  await conn.run('DROP TABLE IF EXISTS ev; DROP TABLE IF EXISTS q; DROP TABLE IF EXISTS seen; DROP TABLE IF EXISTS dup; DROP TABLE IF EXISTS drops; DROP TABLE IF EXISTS erased_dev');
   summary.partitions = [...touched].sort();
   return summary;
 }

@@ -29,13 +29,17 @@ const GOLD = [HOURLY, DAILY, FLEET];
 const STATS = `count(*) AS count, min(value) AS min, max(value) AS max, avg(value) AS mean, stddev_samp(value) AS stddev,
   quantile_cont(value, [0.5, 0.95]) AS q`;
 
-export async function runGold(ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
+/**
+ * Builds the gold days of silver that changed (and with `since`, every day from its day on), or,
+ * with `only`, exactly those days of silver (erasure recomputes the days it rewrote).
+ */
+export async function runGold(ctx: JobContext, since: number | undefined, only?: readonly string[]): Promise<LayerSummary> {
   const { conn, store, settings } = ctx;
-  const summary: LayerSummary = { layer: 'gold', objectsRead: 0, rowsRead: 0, rowsWritten: 0, quarantined: 0, duplicates: 0, partitions: [], dropped: [], seconds: 0 };
+  const summary: LayerSummary = { layer: 'gold', objectsRead: 0, rowsRead: 0, rowsWritten: 0, quarantined: 0, duplicates: 0, erased: 0, partitions: [], dropped: [], seconds: 0 };
   const silver = (await loadManifest(store, 'silver')).tables.telemetry ?? {};
   const m = await loadManifest(store, 'gold');
   await removeUnlisted(store, m, GOLD.map((t) => t.prefix));
-  const days = staleDays(silver, m, since);
+  const days = only ? [...new Set(only)].filter((d) => silver[d] !== undefined).sort() : staleDays(silver, m, since);
   if (days.length > 0) await loadDeviceTable(ctx, []);
 
   for (const day of days) {

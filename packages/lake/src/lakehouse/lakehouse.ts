@@ -16,6 +16,7 @@ import { listedFiles, loadManifest } from './manifest.js';
 import { runBronze } from './bronze.js';
 import { runSilver } from './silver.js';
 import { runGold } from './gold.js';
+import { runErase, type EraseOptions, type EraseReport } from './erase.js';
 import { TABLES, type TableSpec } from './tables.js';
 import { LAKE_LAYERS, type DeviceMeta, type LakeLayer, type LakeOptions, type LakeSettings, type LayerSummary, type QueryRole, type RunOptions, type RunSummary } from './types.js';
 
@@ -63,6 +64,8 @@ export interface JobContext {
   now: () => number;
   pseudonymKey: Uint8Array;
   devices: () => Promise<DeviceMeta[]>;
+  /** Devices whose data was erased: bronze drops their events (LakeOptions.erasedDevices). */
+  erasedDevices: () => Promise<Iterable<string>>;
   /** Local file of an object: in place when the store has one, else a staged copy. */
   localFile: (key: string) => Promise<string>;
   /** A fresh local path to write a file that will be put under some key. */
@@ -138,6 +141,27 @@ export class Lakehouse {
     return next;
   }
 
+  /**
+   * Erases every trace of `deviceIds` from the lake (raw, errors, bronze, quarantine, silver,
+   * gold: see erase.ts), in the same queue as `run()`: never beside a job of this lake. Rejects
+   * with STRATA_ERR_LAKE_CLOSED after `close()`, STRATA_ERR_LAKE_BAD_OPTION on a bad id.
+   */
+  erase(deviceIds: readonly string[], eraseOpts: EraseOptions = {}): Promise<EraseReport> {
+    const next = this.queue.then(async () => {
+      if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+      const { report, replaced } = await this.withJobContext((ctx) => runErase(ctx, deviceIds, eraseOpts));
+      // Staged copies of the files erasure replaced (stores without local files) go now, not at
+      // the next prune: they hold the erased rows.
+      if (!this.opts.store.localPath) {
+        const queryDir = join(this.opts.stagingDir, 'query');
+        for (const key of replaced) await rm(join(queryDir, ...key.split('/')), { force: true });
+      }
+      return report;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
   stats(): LakeStats {
     return { ...this.counters, rowsWritten: { ...this.counters.rowsWritten } };
   }
@@ -158,9 +182,8 @@ export class Lakehouse {
   private async runLayers(runOpts: RunOptions): Promise<RunSummary> {
     const started = performance.now();
     const layers = LAKE_LAYERS.filter((l) => (runOpts.layers ?? LAKE_LAYERS).includes(l));
-    const ctx = this.context();
     const summaries: LayerSummary[] = [];
-    try {
+    await this.withJobContext(async (ctx) => {
       for (const layer of layers) {
         const t0 = performance.now();
         const s = await this.runLayer(layer, ctx, runOpts.since);
@@ -171,11 +194,18 @@ export class Lakehouse {
         this.counters.quarantined += s.quarantined;
         this.counters.duplicates += s.duplicates;
       }
+    });
+    return { layers: summaries, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Runs `fn` with a job context; the job scratch (staged copies, DuckDB's output) is cleared after. */
+  private async withJobContext<T>(fn: (ctx: JobContext) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.context());
     } finally {
       await rm(join(this.opts.stagingDir, 'jobs'), { recursive: true, force: true });
       await mkdir(join(this.opts.stagingDir, 'jobs'), { recursive: true });
     }
-    return { layers: summaries, seconds: (performance.now() - started) / 1000 };
   }
 
   private runLayer(layer: LakeLayer, ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
@@ -201,6 +231,7 @@ export class Lakehouse {
       now: this.opts.now ?? Date.now,
       pseudonymKey: this.opts.pseudonymKey,
       devices: this.opts.devices,
+      erasedDevices: this.opts.erasedDevices ?? (async () => []),
       localFile: (key) => this.localFile(key, jobs),
       scratchFile: (name) => join(jobs, `${++this.stagedSeq}-${name}`),
     };
@@ -208,7 +239,8 @@ export class Lakehouse {
 
   /**
    * Staged copies keep the key's path (Hive readers need its `dt=` folders) and are reused: lake
-   * files are never rewritten under the same key (raw objects only with the same bytes).
+   * files are never rewritten under the same key (raw objects only with the same bytes, or by
+   * erasure, and the job scratch holding them is cleared after every run and erasure).
    */
   private async localFile(key: string, dir: string): Promise<string> {
     const { store } = this.opts;

@@ -26,7 +26,7 @@ const MIN_OUTLIER_SAMPLES = 10;
 
 export async function runSilver(ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
   const { store, settings } = ctx;
-  const summary: LayerSummary = { layer: 'silver', objectsRead: 0, rowsRead: 0, rowsWritten: 0, quarantined: 0, duplicates: 0, partitions: [], dropped: [], seconds: 0 };
+  const summary: LayerSummary = { layer: 'silver', objectsRead: 0, rowsRead: 0, rowsWritten: 0, quarantined: 0, duplicates: 0, erased: 0, partitions: [], dropped: [], seconds: 0 };
   const bronze = (await loadManifest(store, 'bronze')).tables.telemetry ?? {};
   const m = await loadManifest(store, 'silver');
   await removeUnlisted(store, m, [SILVER.prefix]);

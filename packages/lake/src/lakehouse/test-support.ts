@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { hourPath } from '../delivery/layout.js';
 import { Lakehouse } from './lakehouse.js';
-import type { DeviceMeta, LakeSettings } from './types.js';
+import type { DeviceMeta, LakeOptions, LakeSettings } from './types.js';
 
 export interface TestEvent {
   id: string;
@@ -35,20 +35,24 @@ export interface TestLake {
   store: ObjectStore;
   lake: Lakehouse;
   devices: DeviceMeta[];
+  /** The options the lake is opened with. */
+  options: LakeOptions;
   /** Closes and opens the lake again over the same files (a restart). */
   reopen(): Promise<Lakehouse>;
   close(): Promise<void>;
 }
 
-export async function openTestLake(settings: Partial<LakeSettings> = {}, now?: () => number): Promise<TestLake> {
+export async function openTestLake(settings: Partial<LakeSettings> = {}, now?: () => number, extra: Partial<LakeOptions> = {}): Promise<TestLake> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-lake-'));
   const store = await openLocalStore({ root: join(dir, 'lake') });
   const devices: DeviceMeta[] = [];
-  const open = () => Lakehouse.open({ store, stagingDir: join(dir, 'staging'), pseudonymKey: Buffer.alloc(32, 7), devices: async () => devices, settings: { memoryLimit: '1GB', ...settings }, ...(now && { now }) });
+  const options: LakeOptions = { store, stagingDir: join(dir, 'staging'), pseudonymKey: Buffer.alloc(32, 7), devices: async () => devices, settings: { memoryLimit: '1GB', ...settings }, ...(now && { now }), ...extra };
+  const open = () => Lakehouse.open(options);
   const t: TestLake = {
     dir,
     store,
     devices,
+    options,
     lake: await open(),
     async reopen() {
       await t.lake.close();

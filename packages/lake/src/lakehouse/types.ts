@@ -46,6 +46,12 @@ export interface LakeOptions {
   pseudonymKey: Uint8Array;
   /** Device metadata from the operational store, read at each silver build. */
   devices: () => Promise<DeviceMeta[]>;
+  /**
+   * Ids of devices whose data was erased (GDPR), read at each bronze run: bronze drops their
+   * events and quarantine rows (counted as `erased`), so a re-delivery or a replay of what the
+   * stream still held cannot bring them back. Default: none.
+   */
+  erasedDevices?: () => Promise<Iterable<string>>;
   /** Topic whose raw zone is read. Default `telemetry`. */
   topic?: string;
   settings?: Partial<LakeSettings>;
@@ -75,6 +81,8 @@ export interface LayerSummary {
   quarantined: number;
   /** Bronze: events dropped as duplicates of an event id already in bronze or earlier in the batch. */
   duplicates: number;
+  /** Bronze: events and quarantine rows dropped because their device is in `erasedDevices`. */
+  erased: number;
   /** Day partitions (YYYY-MM-DD) written. */
   partitions: string[];
   /** Day partitions dropped by retention. */
