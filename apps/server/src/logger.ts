@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
 /** Fields that may hold credentials: censored wherever they appear (one level deep too). */
-const SECRET_FIELDS = ['key', 'password', 'token', 'accessToken', 'refreshToken', 'secret', 'authorization'];
+const SECRET_FIELDS = ['key', 'masterKey', 'password', 'token', 'accessToken', 'refreshToken', 'secret', 'authorization'];
 
 /**
  * pino JSON lines; human-readable on a TTY. Credentials are redacted wherever they appear.

@@ -40,6 +40,9 @@ export type Permission =
   | 'alerts:read'
   | 'alerts:manage'
   | 'notifications:manage'
+  | 'records:read'
+  | 'records:anonymised'
+  | 'records:manage'
   | 'session';
 
 export type Caller =
@@ -72,6 +75,11 @@ export const PERMISSIONS: Readonly<Record<Permission, Grant>> = deepFreeze({
   'alerts:read':      { roles: ['admin', 'operator', 'clinician'], scopes: ['admin', 'read'] },
   'alerts:manage':    { roles: ['admin', 'operator', 'clinician'], scopes: ['admin'] },
   'notifications:manage': { roles: ['admin', 'operator'],         scopes: ['admin'] },
+  // Patient records: identified for clinicians, anonymised for analysts; import, GDPR export
+  // and erasure for admins. No key scope but admin reads identified patients.
+  'records:read':     { roles: ['admin', 'clinician'],            scopes: ['admin'] },
+  'records:anonymised': { roles: ['admin', 'clinician', 'analyst'], scopes: ['admin', 'read'] },
+  'records:manage':   { roles: ['admin'],                         scopes: ['admin'] },
   'session':          { roles: ALL_ROLES,                         scopes: [] },
 });
 

@@ -19,6 +19,7 @@ const ENV_ALIASES: Record<string, string> = {
   STRATA_DB_URL: 'db.url',
   STRATA_ROLES: 'roles',
   STRATA_ENVIRONMENT: 'environment',
+  STRATA_MASTER_KEY: 'records.masterKey',
 };
 
 /** Settings that are lists take a comma-separated value from the environment. */

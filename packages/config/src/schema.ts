@@ -235,6 +235,25 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    records: Type.Object(
+      {
+        masterKey: Type.Optional(
+          Type.String({ pattern: '^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$', description: 'Master key of the envelope encryption of patient names and backups: 32 bytes, base64 or hex (secret; env STRATA_MASTER_KEY). Without it, DATA/master.key (made on first use, mode 0600).' }),
+        ),
+        importBatchSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'Rows per database statement when importing patients.' }),
+        anonymityK: Type.Integer({ minimum: 2, maximum: 1000, default: 5, description: 'k of the anonymised view: a row is released only when at least k rows share its age band, gender, blood type and admission year.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    backup: Type.Object(
+      {
+        to: Type.Optional(Type.String({ minLength: 1, description: 'Where scheduled backups go: a directory or s3://bucket/prefix. Without it, DATA/backups.' })),
+        schedule: Type.String({ format: 'cron', default: '0 3 * * *', description: 'When the lake role takes a backup (cron, UTC). Default: daily at 03:00.' }),
+        retain: Type.Integer({ minimum: 1, maximum: 1000, default: 7, description: 'Backups kept; older ones are deleted after a new one succeeds.' }),
+        enabled: Type.Boolean({ default: true, description: 'Take scheduled backups in the lake role of `strata start`.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     devices: Type.Object(
       {
         registration: Type.Union([Type.Literal('auto'), Type.Literal('known-only')], {

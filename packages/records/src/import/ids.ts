@@ -1,0 +1,28 @@
+import { createHash, createHmac } from 'node:crypto';
+import type { CleanRow } from '../types.js';
+
+/** Year of admission minus age: the birth year the source implies (±1, birthdays are unknown). */
+export function birthYear(row: Pick<CleanRow, 'admitted' | 'age'>): number {
+  return Number(row.admitted.slice(0, 4)) - row.age;
+}
+
+/**
+ * A patient's id: keyed HMAC of their identity (name, gender, blood type, birth year). Keyed, so
+ * that the id, which the database and the analysts' exports hold, cannot be reversed by trying
+ * names. The same person gets the same id on every import.
+ */
+export function patientId(indexKey: Buffer, row: Pick<CleanRow, 'name' | 'gender' | 'bloodType' | 'admitted' | 'age'>): string {
+  const identity = [row.name.toLowerCase(), row.gender, row.bloodType, birthYear(row)].join('\u001f');
+  return 'pat_' + createHmac('sha256', indexKey).update(identity).digest('hex').slice(0, 24);
+}
+
+/** An admission's id: SHA-256 of the whole cleaned row, so exact duplicates share it. */
+export function admissionId(row: CleanRow): string {
+  const h = createHash('sha256');
+  for (const value of rowValues(row)) h.update(String(value)).update('\u001f');
+  return 'adm_' + h.digest('hex').slice(0, 32);
+}
+
+function rowValues(r: CleanRow): Array<string | number> {
+  return [r.name, r.age, r.gender, r.bloodType, r.condition, r.admitted, r.discharged, r.doctor, r.hospital, r.insurer, r.billing, r.room, r.admissionType, r.medication, r.testResult];
+}

@@ -1,0 +1,17 @@
+export { recordsErrors } from './errors.js';
+export { CSV_COLUMNS, BLOOD_TYPES } from './types.js';
+export type { CleanRow, RowRejection, RowFlag, PatientRecord, Admission, BloodType } from './types.js';
+export type { RecordsDb, RecordsDatabase } from './schema.js';
+export { resolveMasterKey, writeMasterKeyFile, loadRecordKeys, rotateMasterKey, MASTER_KEY_FILE } from './keys.js';
+export type { RecordKeys, MasterKeySource } from './keys.js';
+export { importPatients, formatImportReport, IMPORT_DEFAULTS } from './import/import.js';
+export type { ImportOptions, ImportReport, ImportPhase } from './import/import.js';
+export type { IntegrityCheck } from './import/verify.js';
+export { ImportService } from './import/import-service.js';
+export type { ImportRow } from './import/import-service.js';
+export { listPatients, getPatient, patientAdmissions, patientExport, linkedDevices, erasePatientFromStore, erasedDeviceIds } from './patients.js';
+export type { PatientQuery, PatientPage, StoreErasure } from './patients.js';
+export { anonymisedAdmissions, anonymityReport, QUASI_IDENTIFIERS } from './anonymise.js';
+export type { AnonymisedAdmission, AnonymisedQuery, AnonymityReport } from './anonymise.js';
+export { toFhirBundle, toPortableJson, PORTABLE_FORMAT, PORTABLE_VERSION } from './export/export.js';
+export type { PatientExport, PatientVitals, PortableExportV1, FhirBundle } from './export/export.js';
