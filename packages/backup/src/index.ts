@@ -1,0 +1,16 @@
+export { createBackup, BACKUP_DEFAULTS } from './backup.js';
+export type { BackupOptions, BackupReport } from './backup.js';
+export { restoreBackup, DELIVERY_STATE_PREFIX } from './restore.js';
+export type { RestoreOptions, RestoreReport } from './restore.js';
+export { verifyBackup } from './verify.js';
+export type { VerifyOptions, VerifyReport, VerifyProblem } from './verify.js';
+export { listBackups, latestBackupId, pruneBackups } from './list.js';
+export type { BackupSummary, PruneReport } from './list.js';
+export { openTarget, parseLocation, s3TargetOptions } from './target.js';
+export type { BackupTarget, S3TargetOptions, ParsedLocation } from './target.js';
+export { startBackupScheduler, backupScheduleProblem } from './scheduler.js';
+export type { BackupScheduler, BackupSchedulerOptions, BackupTickOutcome } from './scheduler.js';
+export { STREAM_POSITION_TABLES } from './database/load.js';
+export { MIGRATION_SEEDED_TABLES } from './database/catalog.js';
+export { backupErrors } from './errors.js';
+export type { Manifest, StreamPositions } from './manifest.js';
