@@ -7,6 +7,8 @@ import { registerReplay } from './commands/replay.js';
 import { registerSql } from './commands/sql.js';
 import { registerScan } from './commands/scan.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerImport } from './commands/import.js';
+import { registerBackup, registerRestore } from './commands/backup.js';
 import { run } from './run.js';
 
 // The only place that reads process.env: commands get it and pass it to loadConfig.
@@ -22,6 +24,9 @@ registerReplay(program, process.env);
 registerSql(program, process.env);
 registerScan(program);
 registerDoctor(program, process.env);
+registerImport(program, process.env);
+registerBackup(program, process.env);
+registerRestore(program, process.env);
 
 await run(async () => {
   try {

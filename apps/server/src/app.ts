@@ -23,6 +23,7 @@ import type { LiveHub } from './live-hub.js';
 import { overviewRoutes } from './routes/overview.js';
 import { patientRoutes } from './routes/patients.js';
 import { scanRoutes } from './routes/scans.js';
+import { recordRoutes, type RecordsRouteOptions } from './routes/records.js';
 import { webRoutes } from './web.js';
 
 export interface AppOptions {
@@ -51,6 +52,8 @@ export interface AppOptions {
   lake?: Lakehouse;
   /** Rules and alerts (`/v1/rules`, `/v1/alerts`, `/v1/notifications`); without it those routes are absent. */
   rules?: { registry: RuleRegistry; feed: AlertFeed; onChange?: () => void };
+  /** Patient records (`/v1/patients`, `/v1/admissions`, `/v1/imports`); without it those routes are absent. */
+  records?: Omit<RecordsRouteOptions, 'db'>;
   /** Days of rollups the state consumer keeps: series before that come from the lake. */
   rollupRetentionDays?: number;
   metrics: Metrics;
@@ -166,6 +169,7 @@ async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void
   await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, store: opts.store, topic: 'telemetry', lagTopics: ['telemetry', 'alerts', 'findings', 'inventory'] });
   await app.register(patientRoutes, { db: opts.db });
   await app.register(scanRoutes, { db: opts.db, stream: opts.stream });
+  if (opts.records) await app.register(recordRoutes, { db: opts.db, ...opts.records });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
   if (opts.rules) {

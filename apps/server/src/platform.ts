@@ -12,6 +12,9 @@ import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { Lakehouse, startDelivery, startLakeScheduler, type Delivery } from '@strata/lake';
 import { AlertFeed, OutboxPublisher, RuleRegistry, startNotifier, startRulesConsumer, type Notifier, type RulesConsumer } from '@strata/rules';
 import { buildApp, type AppOptions } from './app.js';
+import { startLakeErasure } from './lake-erasure.js';
+import { createBackup, openTarget, pruneBackups, s3TargetOptions, startBackupScheduler } from '@strata/backup';
+import { erasedDeviceIds, loadRecordKeys, resolveMasterKey, type RecordsDb } from '@strata/records';
 import { LiveHub } from './live-hub.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startDemo } from './demo.js';
@@ -143,6 +146,9 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       closers.push(() => lake.lakehouse.close());
       if (lake.scheduler) closers.push(() => lake.scheduler!.stop()); // first: lets a run in progress finish
     }
+    const lakeErasure = lake?.scheduler ? startLakeErasure({ db, lake: lake.lakehouse, logger: logger.child({ component: 'erasure' }) }) : undefined;
+    if (lakeErasure) closers.push(() => lakeErasure.stop());
+    if (lake?.scheduler && config.backup.enabled) await startBackups(config, { db, store, stream }, logger.child({ component: 'backup' }), closers);
     const alerting = has('rules') || has('api');
     const registry = alerting
       ? await RuleRegistry.open({ db, files: config.rules.files, presets: config.rules.presets, channels: new Set(Object.keys(config.notifications.channels)), logger: logger.child({ component: 'rules' }) })
@@ -175,6 +181,15 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       ingestLimiter: new RateLimiter({ perSecond: config.rateLimit.ingestPerSecond, burst: config.rateLimit.ingestBurst }),
       loginAttemptsPerMinute: config.auth.loginAttemptsPerMinute,
     };
+    // Patient records: their data keys open with the master key (config/env, else DATA/master.key).
+    const records = has('api')
+      ? {
+          keys: await loadRecordKeys(db.kysely as unknown as RecordsDb, resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true })),
+          anonymityK: config.records.anonymityK,
+          importBatchSize: config.records.importBatchSize,
+          ...(lakeErasure && { eraseLake: lakeErasure.erase }),
+        }
+      : undefined;
     const live = has('api') ? new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) }) : undefined;
     if (live) closers.push(() => live.close());
     const app = await buildApp({
@@ -193,6 +208,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       ...(delivery && { delivery }),
       ...(lake && { lake: lake.lakehouse }),
       ...(registry && feed && { rules: { registry, feed, onChange: () => publisher?.poke() } }),
+      ...(records && { records }),
       rollupRetentionDays: config.state.rollupRetentionDays,
       ...(has('web') && { web: { root: DASHBOARD_DIST } }),
       bodyLimitBytes: config.http.bodyLimitBytes,
@@ -350,6 +366,7 @@ async function startLake(config: StrataConfig, deps: { store: ObjectStore; db: D
     stagingDir: join(config.dataDir, deps.jobs ? 'lake-staging' : 'lake-query-staging'),
     pseudonymKey: await platformSecret(deps.db, 'lake_pseudonym_key'),
     devices: () => lakeDevices(deps.db),
+    erasedDevices: () => erasedDeviceIds(deps.db.kysely as unknown as RecordsDb),
     topic: TELEMETRY_TOPIC,
     settings,
     logger,
@@ -360,6 +377,24 @@ async function startLake(config: StrataConfig, deps: { store: ObjectStore; db: D
     await lakehouse.close();
     throw err;
   }
+}
+
+/**
+ * Scheduled backups (`backup.schedule`, default daily), in the process that runs the lake's jobs:
+ * the database, the lake's objects and the stream's positions, to `backup.to` (default
+ * DATA/backups), keeping the newest `backup.retain`.
+ */
+async function startBackups(config: StrataConfig, deps: { db: Db; store: ObjectStore; stream: Stream }, logger: Logger, closers: (() => Promise<void>)[]): Promise<void> {
+  const target = await openTarget(config.backup.to ?? join(config.dataDir, 'backups'), s3TargetOptions(config.storage.s3));
+  closers.push(() => target.store.close());
+  const masterKey = resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true });
+  const scheduler = startBackupScheduler({
+    schedule: config.backup.schedule,
+    backup: () => createBackup({ db: deps.db, lake: deps.store, stream: { stream: deps.stream, topics: [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC] }, masterKey, target, logger }),
+    prune: () => pruneBackups(target.store, config.backup.retain),
+    logger,
+  });
+  closers.push(() => scheduler.stop());
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { KEY_SCOPES } from '@strata/auth';
 import { list } from '../options.js';
 import { withDirectory, withTarget, type TargetFlags } from './target.js';
+import { rotateMasterCommand } from './rotate-master.js';
 
 export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
   const keys = program.command('keys').description('manage API keys (stored hashed; a key is shown only when created)');
@@ -40,5 +41,17 @@ export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
     .action(async (id: string, flags: TargetFlags) => {
       const info = await withDirectory(flags, env, (dir) => dir.revokeKey(id));
       process.stdout.write(`revoked ${info.id}\n`);
+    });
+
+  keys
+    .command('rotate-master')
+    .description('re-seal the data keys of patient records with a new master key (the data is not re-encrypted)')
+    .option('--data <dir>', 'data directory (server stopped; default ./data, env STRATA_DATA)')
+    .option('--db <url>', 'a PostgreSQL server (env STRATA_DB_URL)')
+    .option('--config <file>', 'YAML or JSON config file')
+    .option('--new-key-file <file>', 'the new master key (32 bytes, base64 or hex); required when the master key comes from STRATA_MASTER_KEY. Without it, a new key replaces DATA/master.key')
+    .action(async (flags: { data?: string; db?: string; config?: string; newKeyFile?: string }) => {
+      const r = await rotateMasterCommand(flags, env);
+      process.stdout.write(`re-sealed ${r.rewrapped} data key(s): master ${r.from} -> ${r.to}${r.wrote ? `; new key in ${r.wrote}` : '; now set STRATA_MASTER_KEY to the new key'}\n`);
     });
 }

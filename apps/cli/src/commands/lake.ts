@@ -4,6 +4,7 @@ import { loadConfig } from '@strata/config';
 import { lakeDevices, openDatabase, platformSecret } from '@strata/db';
 import { Lakehouse, LAKE_LAYERS, parseLakeTime, type LakeLayer, type RunSummary } from '@strata/lake';
 import { createLogger } from '@strata/server';
+import { erasedDeviceIds, type RecordsDb } from '@strata/records';
 import { openLocalStore } from '@strata/storage';
 import { commonOverrides, list, type CommonFlags } from '../options.js';
 
@@ -52,6 +53,7 @@ export async function lakeRun(flags: LakeRunFlags, env: NodeJS.ProcessEnv): Prom
         stagingDir: join(config.dataDir, 'lake-staging'),
         pseudonymKey: await platformSecret(db, 'lake_pseudonym_key'),
         devices: () => lakeDevices(db),
+        erasedDevices: () => erasedDeviceIds(db.kysely as unknown as RecordsDb),
         settings,
         logger,
       });
