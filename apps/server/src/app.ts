@@ -169,7 +169,7 @@ async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void
   await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, store: opts.store, topic: 'telemetry', lagTopics: ['telemetry', 'alerts', 'findings', 'inventory'] });
   await app.register(patientRoutes, { db: opts.db });
   await app.register(scanRoutes, { db: opts.db, stream: opts.stream });
-  if (opts.records) await app.register(recordRoutes, { db: opts.db, ...opts.records });
+  if (opts.records) await app.register(recordRoutes, { db: opts.db, ...opts.records, afterErase: () => opts.auth.directory.reload() });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
   if (opts.rules) {

@@ -187,7 +187,8 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
           keys: await loadRecordKeys(db.kysely as unknown as RecordsDb, resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true })),
           anonymityK: config.records.anonymityK,
           importBatchSize: config.records.importBatchSize,
-          ...(lakeErasure && { eraseLake: lakeErasure.erase }),
+          // Delivery's buffer may still hold the devices' latest events: into the raw zone first, then erased with the rest.
+          ...(lakeErasure && { eraseLake: async (ids: string[]) => (await delivery?.flush(), lakeErasure.erase(ids)) }),
         }
       : undefined;
     const live = has('api') ? new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) }) : undefined;
@@ -387,10 +388,18 @@ async function startLake(config: StrataConfig, deps: { store: ObjectStore; db: D
 async function startBackups(config: StrataConfig, deps: { db: Db; store: ObjectStore; stream: Stream }, logger: Logger, closers: (() => Promise<void>)[]): Promise<void> {
   const target = await openTarget(config.backup.to ?? join(config.dataDir, 'backups'), s3TargetOptions(config.storage.s3));
   closers.push(() => target.store.close());
-  const masterKey = resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true });
   const scheduler = startBackupScheduler({
     schedule: config.backup.schedule,
-    backup: () => createBackup({ db: deps.db, lake: deps.store, stream: { stream: deps.stream, topics: [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC] }, masterKey, target, logger }),
+    // The master key is read at each run: after `strata keys rotate-master`, backups use the new one.
+    backup: () =>
+      createBackup({
+        db: deps.db,
+        lake: deps.store,
+        stream: { stream: deps.stream, topics: [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC] },
+        masterKey: resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true }),
+        target,
+        logger,
+      }),
     prune: () => pruneBackups(target.store, config.backup.retain),
     logger,
   });

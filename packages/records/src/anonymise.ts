@@ -6,7 +6,7 @@
  *   (tens of thousands of distinct hospitals in the source: each would single a patient out).
  * - Quasi-identifiers are coarsened: age → 10-year band, dates → year of admission and length of
  *   stay in days, billing → rounded to the nearest 1,000.
- * - Suppression: a row is released only when at least `k` admissions share its quasi-identifiers
+ * - Suppression: a row is released only when at least `k` patients share its quasi-identifiers
  *   (age band, gender, blood type, admission year). The view's k-anonymity level is therefore at
  *   least `k`; `anonymityReport` says the level actually reached and how many rows were withheld.
  */
@@ -40,12 +40,15 @@ export interface AnonymisedQuery {
   limit: number;
 }
 
+// group_size counts patients, not admissions: one person admitted k times must not make a group of k.
 const groups = sql`
-  select a.id, (a.age / 10) * 10 as band, p.gender, p.blood_type, extract(year from a.admitted)::int as year,
-         (a.discharged - a.admitted) as stay, a.condition, a.admission_type, a.insurer, a.medication, a.test_result,
-         (round(a.billing / 1000) * 1000)::float8 as billing,
-         count(*) over (partition by (a.age / 10), p.gender, p.blood_type, extract(year from a.admitted)) as group_size
-  from admissions a join patients p on p.id = a.patient_id`;
+  with a as (
+    select a.id, a.patient_id, (a.age / 10) * 10 as band, p.gender, p.blood_type, extract(year from a.admitted)::int as year,
+           (a.discharged - a.admitted) as stay, a.condition, a.admission_type, a.insurer, a.medication, a.test_result,
+           (round(a.billing / 1000) * 1000)::float8 as billing
+    from admissions a join patients p on p.id = a.patient_id),
+  g as (select band, gender, blood_type, year, count(distinct patient_id)::int as group_size from a group by band, gender, blood_type, year)
+  select a.*, g.group_size from a join g using (band, gender, blood_type, year)`;
 
 export async function anonymisedAdmissions(db: RecordsDb, keys: RecordKeys, q: AnonymisedQuery): Promise<{ items: AnonymisedAdmission[]; nextOffset: number | null }> {
   const rows = (
@@ -78,7 +81,7 @@ export async function anonymisedAdmissions(db: RecordsDb, keys: RecordKeys, q: A
 
 export interface AnonymityReport {
   kRequired: number;
-  /** The smallest group of released rows: the view is k-anonymous for this k (null when nothing is released). */
+  /** The fewest patients sharing the quasi-identifiers of a released row: the view is k-anonymous for this k (null when nothing is released). */
   kReached: number | null;
   released: number;
   suppressed: number;

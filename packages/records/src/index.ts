@@ -1,5 +1,6 @@
 export { recordsErrors } from './errors.js';
 export { CSV_COLUMNS, BLOOD_TYPES } from './types.js';
+export { isIsoDate } from './csv/clean.js';
 export type { CleanRow, RowRejection, RowFlag, PatientRecord, Admission, BloodType } from './types.js';
 export type { RecordsDb, RecordsDatabase } from './schema.js';
 export { resolveMasterKey, writeMasterKeyFile, loadRecordKeys, rotateMasterKey, MASTER_KEY_FILE } from './keys.js';

@@ -115,11 +115,14 @@ export interface StoreErasure {
   rollups: number;
   latestValues: number;
   alerts: number;
+  /** Device-bound API keys of those devices, revoked: an erased device sends nothing more. */
+  keysRevoked: number;
 }
 
 /**
  * Erases a patient from the store in one transaction: the patient and admissions, the linked
- * devices with their latest values, rollups, alerts and notifications, and records the devices
+ * devices with their latest values, rollups, alerts and notifications, revokes their device-bound
+ * API keys, and records the devices
  * in `erased_devices` so that their older telemetry coming back from a stream replay is dropped.
  * The lake is the caller's next step (@strata/lake `eraseDevices`).
  */
@@ -137,7 +140,9 @@ export async function erasePatientFromStore(
     let rollups = 0;
     let latestValues = 0;
     let alerts = 0;
+    let keysRevoked = 0;
     if (devices.length > 0) {
+      keysRevoked = await count(sql`update api_keys set revoked = now() where device = any(${devices}::text[]) and revoked is null`);
       rollups = await count(sql`delete from rollups_1m where device = any(${devices}::text[])`);
       latestValues = await count(sql`delete from latest_values where device = any(${devices}::text[])`);
       await count(sql`delete from notifications where alert_id in (select id from alerts where device_id = any(${devices}::text[]))`);
@@ -151,7 +156,7 @@ export async function erasePatientFromStore(
     }
     const admissions = Number((await tx.deleteFrom('admissions').where('patient_id', '=', id).executeTakeFirst()).numDeletedRows);
     await tx.deleteFrom('patients').where('id', '=', id).execute();
-    const erased = { patient: id, admissions, devices, rollups, latestValues, alerts };
+    const erased = { patient: id, admissions, devices, rollups, latestValues, alerts, keysRevoked };
     await opts.inTransaction?.(tx, erased);
     return erased;
   });

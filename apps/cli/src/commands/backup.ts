@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig, type StrataConfig } from '@strata/config';
-import type { Logger } from '@strata/core';
-import { resolveMasterKey } from '@strata/records';
+import { envelope, type Logger } from '@strata/core';
+import { MASTER_KEY_FILE, resolveMasterKey, writeMasterKeyFile } from '@strata/records';
 import { openDatabase } from '@strata/db';
 import { createLogger } from '@strata/server';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
@@ -39,6 +39,8 @@ export interface BackupFlags extends CommonFlags {
 
 export interface FromFlags extends CommonFlags {
   id?: string;
+  /** The master key that sealed the backup, when it is not the current one (a retired key after a rotation). */
+  masterKeyFile?: string;
   db?: string;
   json?: boolean;
   logLevel?: string;
@@ -57,9 +59,16 @@ function loggerOf(flags: { logLevel?: string }): Logger {
   return createLogger({ level: flags.logLevel ?? 'warn', pretty: false }, process.stderr).child({ component: 'backup' });
 }
 
+function keyFromFile(file: string): Buffer {
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const key = envelope.parseKey(readFileSync(file, 'utf8'));
+  if (!key) throw new UsageError(`${file} does not hold a 32-byte key (base64 or hex)`);
+  return key;
+}
+
 /** A backup makes DATA/master.key when there is none (as the records do); a restore or verify never does: a backup opens only with the key that sealed it. */
 function masterKey(config: StrataConfig, create: boolean): Buffer {
-  return resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create });
+  return resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: create && config.db.url === undefined });
 }
 
 async function withTarget<T>(location: string, config: StrataConfig, body: (t: BackupTarget) => Promise<T>): Promise<T> {
@@ -149,7 +158,7 @@ export async function backupPrune(flags: BackupFlags & { retain?: number }, env:
 export async function backupVerify(from: string, flags: FromFlags, env: NodeJS.ProcessEnv): Promise<VerifyReport> {
   const config = configOf(flags, env);
   const { location, id } = parseFrom(from, flags.id);
-  const key = masterKey(config, false);
+  const key = flags.masterKeyFile !== undefined ? keyFromFile(flags.masterKeyFile) : masterKey(config, false);
   return withTarget(location, config, (t) => verifyBackup({ from: t, masterKey: key, logger: loggerOf(flags), ...(id !== undefined && { id }) }));
 }
 
@@ -157,14 +166,17 @@ export async function backupVerify(from: string, flags: FromFlags, env: NodeJS.P
 export async function restoreRun(from: string, flags: RestoreFlags, env: NodeJS.ProcessEnv): Promise<RestoreReport> {
   const config = configOf(flags, env);
   const { location, id } = parseFrom(from, flags.id);
-  const key = masterKey(config, false);
+  const key = flags.masterKeyFile !== undefined ? keyFromFile(flags.masterKeyFile) : masterKey(config, false);
   const logger = loggerOf(flags);
   return withTarget(location, config, async (t) => {
     const db = await openDb(config);
     try {
       const lake = flags.databaseOnly ? undefined : await openLake(config);
       try {
-        return await restoreBackup({ from: t, masterKey: key, db, logger, keepStreamPositions: flags.keepStreamPositions ?? false, ...(lake && { lake }), ...(id !== undefined && { id }) });
+        const report = await restoreBackup({ from: t, masterKey: key, db, logger, keepStreamPositions: flags.keepStreamPositions ?? false, ...(lake && { lake }), ...(id !== undefined && { id }) });
+        // The restored data keys are sealed by this key: the restored deployment needs it to start.
+        if (config.records.masterKey === undefined && !existsSync(join(config.dataDir, MASTER_KEY_FILE))) writeMasterKeyFile(config.dataDir, key);
+        return report;
       } finally {
         await lake?.close();
       }
@@ -248,6 +260,7 @@ export function registerBackup(program: Command, env: NodeJS.ProcessEnv): void {
     .description('restore a backup into a scratch database and compare counts and checksums with its manifest; names every damaged file')
     .argument('<from>', 'the target (dir or s3://bucket/prefix; its newest backup) or one backup (…/backups/<id>)')
     .option('--id <id>', 'which backup of the target (default the newest)')
+    .option('--master-key-file <file>', 'the master key that sealed it, if not the current one (master.key.<id>.retired after a rotation)')
     .action(async (from: string, _: FromFlags, cmd: Command) => {
       const flags = cmd.optsWithGlobals<FromFlags>();
       const report = await backupVerify(from, flags, env);
@@ -273,6 +286,7 @@ export function registerRestore(program: Command, env: NodeJS.ProcessEnv): void 
     .option('--id <id>', 'which backup of the target (default the newest)')
     .option('--database-only', 'restore the database alone, not the lake (a lake on S3 that survived)')
     .option('--keep-stream-positions', 'keep consumer offsets and delivery plans: only when the deployment keeps its old stream')
+    .option('--master-key-file <file>', 'the master key that sealed it, if not the current one (master.key.<id>.retired after a rotation)')
     .action(async (from: string, flags: RestoreFlags) => {
       const report = await restoreRun(from, flags, env);
       process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : formatRestore(report));

@@ -29,7 +29,8 @@ function positive(value: string): number {
  */
 export async function withRecords<T>(flags: CommonFlags & { db?: string }, env: NodeJS.ProcessEnv, body: (r: { db: Db; records: RecordsDb; keys: RecordKeys; config: StrataConfig }) => Promise<T>): Promise<T> {
   const config = loadConfig({ ...(flags.config !== undefined && { file: flags.config }), env, overrides: { ...commonOverrides(flags), 'db.url': flags.db } });
-  const master = resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true });
+  // A key is made only for the data dir's own embedded database: one for a server's is the server's (STRATA_MASTER_KEY).
+  const master = resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: config.db.url === undefined });
   const db = await openDatabase(config.db.url ? { url: config.db.url, poolSize: 2 } : { dir: join(config.dataDir, 'db') });
   try {
     const records = db.kysely as unknown as RecordsDb;

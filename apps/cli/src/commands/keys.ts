@@ -53,5 +53,6 @@ export function registerKeys(program: Command, env: NodeJS.ProcessEnv): void {
     .action(async (flags: { data?: string; db?: string; config?: string; newKeyFile?: string }) => {
       const r = await rotateMasterCommand(flags, env);
       process.stdout.write(`re-sealed ${r.rewrapped} data key(s): master ${r.from} -> ${r.to}${r.wrote ? `; new key in ${r.wrote}` : '; now set STRATA_MASTER_KEY to the new key'}\n`);
+      if (r.retired) process.stdout.write(`the old key is kept in ${r.retired} for the backups it sealed (strata restore --master-key-file); delete it once they have expired\n`);
     });
 }

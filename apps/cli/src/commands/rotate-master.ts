@@ -11,12 +11,14 @@ import { UsageError } from '../run.js';
  * `strata keys rotate-master`. With the key in DATA/master.key, the new key is written first to
  * `master.key.next`, the data keys are re-sealed in one transaction, then the file is renamed over
  * `master.key`: a crash in between leaves `master.key.next`, and running the command again
- * finishes the rotation with it (re-sealing is idempotent).
+ * finishes the rotation with it (re-sealing is idempotent). The old key is kept as
+ * `master.key.<id>.retired`: backups taken before the rotation open only with it
+ * (`strata restore --master-key-file`); delete it once they have expired.
  */
 export async function rotateMasterCommand(
   flags: { data?: string; db?: string; config?: string; newKeyFile?: string },
   env: NodeJS.ProcessEnv,
-): Promise<{ rewrapped: number; from: string; to: string; wrote?: string }> {
+): Promise<{ rewrapped: number; from: string; to: string; wrote?: string; retired?: string }> {
   const config = loadConfig({ ...(flags.config !== undefined && { file: flags.config }), env, overrides: { ...commonOverrides(flags), 'db.url': flags.db } });
   const configured = config.records.masterKey !== undefined;
   if (configured && flags.newKeyFile === undefined) throw new UsageError('the master key comes from STRATA_MASTER_KEY (or the config): give the new one with --new-key-file, then set STRATA_MASTER_KEY to it');
@@ -41,8 +43,11 @@ export async function rotateMasterCommand(
     await appendAudit(db.kysely, { actor: `cli:${env.USER ?? 'unknown'}`, action: 'records.master_key.rotate', resource: 'master-key', outcome: 'success', details: { from: result.from, to: result.to, rewrapped: result.rewrapped } });
     if (configured) return result;
     if (!existsSync(next)) writeFileSync(next, newKey.toString('base64') + '\n', { mode: 0o600 });
+    // Backups taken so far are sealed by the old key: it is kept beside, named by its id, for them.
+    const retired = join(config.dataDir, `${MASTER_KEY_FILE}.${result.from}.retired`);
+    if (!existsSync(retired)) writeFileSync(retired, current.toString('base64') + '\n', { mode: 0o600 });
     renameSync(next, join(config.dataDir, MASTER_KEY_FILE));
-    return { ...result, wrote: join(config.dataDir, MASTER_KEY_FILE) };
+    return { ...result, wrote: join(config.dataDir, MASTER_KEY_FILE), retired };
   } finally {
     await db.close();
   }

@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { waitUntil } from '@strata/testkit';
 import { healthcareFixture } from '../../../../packages/records/src/testing/fixture.js';
 import { startTestPlatform, type TestPlatform } from '../test-platform.js';
-import { auditRecords, auth, ingest, usersOfEachRole, type Callers } from './test-support.js';
+import { auditRecords, auth, createKey, ingest, usersOfEachRole, type Callers } from './test-support.js';
 
 const require = createRequire(import.meta.url);
 const FhirValidator = require('@asymmetrik/fhir-json-schema-validator') as new () => { validate(resource: unknown, verbose: true): unknown[] };
@@ -107,6 +107,7 @@ describe('patient records through the API', () => {
     const patient = (await get(`/v1/patients?hospital=${encodeURIComponent(row.hospital)}&limit=500`, who.admin)).json<{ items: Array<{ id: string; name: string }> }>().items.find((p) => p.name === row.name)!;
     const created = await t.platform.app.inject({ method: 'POST', url: '/v1/devices', headers: auth(who.admin), payload: { id: 'wear-77', kind: 'patient', metadata: { patient_id: patient.id } } });
     expect(created.statusCode, created.body).toBe(201);
+    const wearableKey = await createKey(t.platform.app, who.admin, { scopes: ['ingest'], device: 'wear-77' });
     const ts = Date.now() - 60_000;
     await ingest(t, [{ device: 'wear-77', ts: new Date(ts).toISOString(), metrics: { heart_rate: 88, spo2: 97 } }, { device: 'wear-77', ts: new Date(ts + 1000).toISOString(), metrics: { heart_rate: 92 } }]);
     await waitUntil('rollups of the wearable', async () => Number((await sql<{ n: number }>`select count(*)::int as n from rollups_1m where device = 'wear-77'`.execute(t.platform.db.kysely)).rows[0]!.n) >= 2, 20_000, 200);
@@ -130,7 +131,12 @@ describe('patient records through the API', () => {
     expect((await t.platform.app.inject({ method: 'DELETE', url: `/v1/patients/${patient.id}`, headers: auth(who.clinician) })).statusCode).toBe(403);
     const erased = await t.platform.app.inject({ method: 'DELETE', url: `/v1/patients/${patient.id}`, headers: auth(who.admin) });
     expect(erased.statusCode, erased.body).toBe(200);
-    expect(erased.json()).toMatchObject({ patient: patient.id, store: { devices: 1 }, lake: { rawRecordsRemoved: 2 } });
+    expect(erased.json()).toMatchObject({ patient: patient.id, store: { devices: 1, keysRevoked: 1 }, lake: { rawRecordsRemoved: 2 } });
+    // The wearable's own key is refused at once; events of the device sent with another key are not stored again.
+    const late = [{ device: 'wear-77', metrics: { heart_rate: 70 } }];
+    expect((await t.platform.app.inject({ method: 'POST', url: '/v1/ingest', headers: { ...auth(wearableKey), 'content-type': 'application/json' }, payload: late })).statusCode).toBe(401);
+    await ingest(t, [...late, { device: 'canary-1', metrics: { heart_rate: 60 } }]);
+    await waitUntil('the canary to be stored', async () => (await get('/v1/devices/canary-1', who.admin)).statusCode === 200, 20_000, 200);
     expect(erased.json().lake.rowsRemoved).toBeGreaterThan(0);
     expect(rawLines().some((l) => l.includes('"wear-77"'))).toBe(false);
     expect((await get(`/v1/patients/${patient.id}`, who.admin)).statusCode).toBe(404);

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import { callerName } from '@strata/auth';
@@ -10,6 +11,7 @@ import {
   getPatient,
   CSV_COLUMNS,
   ImportService,
+  isIsoDate,
   recordsErrors,
   listPatients,
   patientAdmissions,
@@ -20,6 +22,7 @@ import {
   type RecordsDb,
 } from '@strata/records';
 import { audit } from '../audit.js';
+import { httpErrors } from '../errors.js';
 import { ErrorReply } from './schemas.js';
 
 export interface RecordsRouteOptions {
@@ -32,6 +35,8 @@ export interface RecordsRouteOptions {
   importLimitBytes?: number;
   /** Removes devices' telemetry from the lake now (a process with the lake role); without it the lake role does it within a minute (`lake: "pending"`). */
   eraseLake?: (deviceIds: string[]) => Promise<Record<string, number>>;
+  /** After an erasure revoked device keys: this process refuses them at once (others within their reload). */
+  afterErase?: () => Promise<void>;
 }
 
 const PATIENT_ID = '^pat_[0-9a-f]{24}$';
@@ -66,7 +71,7 @@ const AnonQuery = Type.Object(
   { additionalProperties: false },
 );
 const ExportQuery = Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('fhir')], { default: 'json', description: 'json: everything held, as Strata shapes it; fhir: a FHIR R4 Bundle.' })) }, { additionalProperties: false });
-const ImportQuery = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'File name to record.' })) }, { additionalProperties: false });
+const ImportQuery = Type.Object({ name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._ -]{1,200}$', description: 'File name to record (letters, digits, . _ - and spaces).' })) }, { additionalProperties: false });
 const ImportIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false });
 
 /**
@@ -87,6 +92,10 @@ export async function recordRoutes(app: FastifyInstance, opts: RecordsRouteOptio
     schema: { tags, summary: 'Patients with an admission matching every filter (names shown: audited)', querystring: ListQuery, response: { 200: Type.Object({ items: Type.Array(Type.Intersect([Patient, Type.Object({ admissions: Type.Integer() })])), nextCursor: Type.Union([Type.String(), Type.Null()]) }), 400: ErrorReply } },
   }, async (req) => {
     const { limit = 100, ...filters } = req.query;
+    for (const name of ['admittedFrom', 'admittedTo'] as const) {
+      const value = filters[name];
+      if (value !== undefined && !isIsoDate(value)) throw httpErrors.STRATA_ERR_HTTP_BAD_REQUEST({ reason: `${name} is not a calendar date` });
+    }
     const page = await listPatients(db, keys, { ...filters, limit });
     await audit(auditDb, req, { action: 'patient.list', resource: 'patients', details: { filters, returned: page.items.length } });
     return page;
@@ -140,7 +149,8 @@ export async function recordRoutes(app: FastifyInstance, opts: RecordsRouteOptio
           details: { admissions: erased.admissions, devices: erased.devices.length, rollups: erased.rollups, alerts: erased.alerts },
         }),
     });
-    const lake = store.devices.length === 0 ? null : opts.eraseLake ? await opts.eraseLake(store.devices) : ('pending' as const);
+    if (store.keysRevoked > 0) await opts.afterErase?.();
+    const lake = store.devices.length === 0 ? null : opts.eraseLake ? await lakeWithin(opts.eraseLake(store.devices), req.log) : ('pending' as const);
     return { patient: store.patient, store: { ...store, devices: store.devices.length }, lake };
   });
 
@@ -157,7 +167,11 @@ export async function recordRoutes(app: FastifyInstance, opts: RecordsRouteOptio
   app.get('/v1/admissions/anonymity', {
     config: { permission: 'records:anonymised' },
     schema: { tags, summary: 'The k-anonymity level the anonymised view reaches, and rows withheld' },
-  }, async () => anonymityReport(db, opts.anonymityK));
+  }, async (req) => {
+    const report = await anonymityReport(db, opts.anonymityK);
+    await audit(auditDb, req, { action: 'records.anonymity.read', resource: 'admissions' });
+    return report;
+  });
 
   app.register(async (scope) => {
     scope.addContentTypeParser('text/csv', { parseAs: 'buffer', bodyLimit: opts.importLimitBytes ?? 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
@@ -165,11 +179,13 @@ export async function recordRoutes(app: FastifyInstance, opts: RecordsRouteOptio
       config: { permission: 'records:manage' },
       schema: { tags, summary: 'Import a healthcare CSV (body text/csv); answers at once, follow it with GET /v1/imports/{id}', querystring: ImportQuery, response: { 202: Type.Object({ import_id: Type.String(), status: Type.Literal('QUEUED') }), 400: ErrorReply, 413: ErrorReply, 415: ErrorReply } },
     }, async (req, reply) => {
+      if (!Buffer.isBuffer(req.body)) throw httpErrors.STRATA_ERR_HTTP_MEDIA_TYPE({ type: `${req.headers['content-type'] ?? '(none)'}: send the CSV as text/csv` });
       const problem = headerProblem(req.body);
       if (problem) throw recordsErrors.STRATA_ERR_RECORDS_BAD_FILE({ reason: problem });
-      const queued = await imports.submit({ name: req.query.name ?? 'upload.csv', body: req.body }, req.caller ? callerName(req.caller) : 'anonymous');
-      await audit(auditDb, req, { action: 'records.import', resource: `import:${queued.import_id}`, details: { bytes: req.body.length } });
-      return reply.code(202).send(queued);
+      const id = randomUUID();
+      // Recorded before it is queued: an import nobody could audit does not run.
+      await audit(auditDb, req, { action: 'records.import', resource: `import:${id}`, details: { bytes: req.body.length } });
+      return reply.code(202).send(await imports.submit({ id, name: req.query.name ?? 'upload.csv', body: req.body }, req.caller ? callerName(req.caller) : 'anonymous'));
     });
   });
 
@@ -177,6 +193,24 @@ export async function recordRoutes(app: FastifyInstance, opts: RecordsRouteOptio
     config: { permission: 'records:manage' },
     schema: { tags, summary: 'An import: status, phase, rows read, and the report with its integrity checks when done', params: ImportIdParams, response: { 404: ErrorReply } },
   }, async (req) => imports.get(req.params.id));
+}
+
+/** How long an erasure request waits for the lake; after that (or on a lake error) the lake role finishes it in the background. */
+const LAKE_WAIT_MS = 20_000;
+
+/** The lake's erasure report, or 'pending' when it takes longer than LAKE_WAIT_MS or fails (the store part is done and audited either way). */
+async function lakeWithin(erasing: Promise<Record<string, number>>, log: FastifyBaseLogger): Promise<Record<string, number> | 'pending'> {
+  erasing.catch(() => undefined); // a failure after the wait is the lake role's to retry, not an unhandled rejection
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), LAKE_WAIT_MS)));
+  try {
+    return await Promise.race([erasing, timeout]);
+  } catch (err) {
+    log.warn({ err }, 'lake erasure failed; the lake role retries it');
+    return 'pending';
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Why the body is not a healthcare CSV, judged from its header line, so the caller hears at once (400) rather than from a failed import. */

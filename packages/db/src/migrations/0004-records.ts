@@ -31,7 +31,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created timestamptz not null default now()
     );
 
-    -- id = 'adm_' + SHA-256 of the cleaned row: exact duplicates collapse, a re-import is a no-op.
+    -- id = 'adm_' + HMAC(index key, cleaned row): exact duplicates collapse, a re-import is a no-op.
     create table admissions (
       id text primary key,
       patient_id text not null references patients (id) on delete cascade,

@@ -82,10 +82,17 @@ async function advanceOffsets(tx: Kysely<Database>, consumer: string, topic: str
   if (moved.size > 0) throw new OffsetsMoved([...moved].sort((a, b) => a - b));
 }
 
+/**
+ * Devices erased with their patient (GDPR, issue 8) stay erased: events of theirs that arrive
+ * later (a replay, a device still sending) are not stored again. `t.id` is the device column.
+ */
+const notErased = sql`where t.id not in (select device_id from erased_devices)`;
+
 async function upsertDevices(tx: Kysely<Database>, devices: DeviceRow[]): Promise<void> {
   await sql`
     insert into devices (id, kind, tags, last_seen)
-    select * from unnest(${devices.map((d) => d.id)}::text[], ${devices.map((d) => d.kind)}::text[], ${devices.map((d) => JSON.stringify(d.tags))}::jsonb[], ${devices.map((d) => iso(d.lastSeenMs))}::timestamptz[])
+    select * from unnest(${devices.map((d) => d.id)}::text[], ${devices.map((d) => d.kind)}::text[], ${devices.map((d) => JSON.stringify(d.tags))}::jsonb[], ${devices.map((d) => iso(d.lastSeenMs))}::timestamptz[]) as t (id)
+    ${notErased}
     on conflict (id) do update set
       last_seen = greatest(devices.last_seen, excluded.last_seen),
       tags = devices.tags || excluded.tags`.execute(tx);
@@ -94,7 +101,8 @@ async function upsertDevices(tx: Kysely<Database>, devices: DeviceRow[]): Promis
 async function upsertLatest(tx: Kysely<Database>, latest: LatestRow[]): Promise<void> {
   await sql`
     insert into latest_values (device, metric, ts, value, event_id)
-    select * from unnest(${latest.map((l) => l.device)}::text[], ${latest.map((l) => l.metric)}::text[], ${latest.map((l) => iso(l.tsMs))}::timestamptz[], ${latest.map((l) => l.value)}::float8[], ${latest.map((l) => l.eventId)}::text[])
+    select * from unnest(${latest.map((l) => l.device)}::text[], ${latest.map((l) => l.metric)}::text[], ${latest.map((l) => iso(l.tsMs))}::timestamptz[], ${latest.map((l) => l.value)}::float8[], ${latest.map((l) => l.eventId)}::text[]) as t (id)
+    ${notErased}
     on conflict (device, metric) do update set ts = excluded.ts, value = excluded.value, event_id = excluded.event_id
     where excluded.ts >= latest_values.ts`.execute(tx);
 }
@@ -105,7 +113,8 @@ async function upsertRollups(tx: Kysely<Database>, rollups: RollupRow[]): Promis
     select * from unnest(
       ${rollups.map((r) => r.device)}::text[], ${rollups.map((r) => r.metric)}::text[], ${rollups.map((r) => iso(r.minuteMs))}::timestamptz[],
       ${rollups.map((r) => r.count)}::int8[], ${rollups.map((r) => r.min)}::float8[], ${rollups.map((r) => r.max)}::float8[],
-      ${rollups.map((r) => r.sum)}::float8[], ${rollups.map((r) => r.sumSq)}::float8[])
+      ${rollups.map((r) => r.sum)}::float8[], ${rollups.map((r) => r.sumSq)}::float8[]) as t (id)
+    ${notErased}
     on conflict (device, metric, minute) do update set
       count = rollups_1m.count + excluded.count,
       min = least(rollups_1m.min, excluded.min),

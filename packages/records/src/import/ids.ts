@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { CleanRow } from '../types.js';
 
 /** Year of admission minus age: the birth year the source implies (±1, birthdays are unknown). */
@@ -16,9 +16,13 @@ export function patientId(indexKey: Buffer, row: Pick<CleanRow, 'name' | 'gender
   return 'pat_' + createHmac('sha256', indexKey).update(identity).digest('hex').slice(0, 24);
 }
 
-/** An admission's id: SHA-256 of the whole cleaned row, so exact duplicates share it. */
-export function admissionId(row: CleanRow): string {
-  const h = createHash('sha256');
+/**
+ * An admission's id: keyed HMAC of the whole cleaned row, so exact duplicates share it. Keyed,
+ * because the row holds the name and the database holds every other field: an unkeyed hash
+ * would let a stolen database confirm guessed names one hash at a time.
+ */
+export function admissionId(indexKey: Buffer, row: CleanRow): string {
+  const h = createHmac('sha256', indexKey).update('admission\u001f');
   for (const value of rowValues(row)) h.update(String(value)).update('\u001f');
   return 'adm_' + h.digest('hex').slice(0, 32);
 }

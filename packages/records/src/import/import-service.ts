@@ -45,8 +45,8 @@ export class ImportService {
   }
 
   /** Records the import and queues it; answers at once with its id. */
-  async submit(file: { name: string; body: Buffer }, requestedBy: string): Promise<{ import_id: string; status: 'QUEUED' }> {
-    const id = randomUUID();
+  async submit(file: { id?: string; name: string; body: Buffer }, requestedBy: string): Promise<{ import_id: string; status: 'QUEUED' }> {
+    const id = file.id ?? randomUUID();
     await this.opts.db.insertInto('imports').values({ id, status: 'QUEUED', file_name: file.name, requested_by: requestedBy, owner: this.owner }).execute();
     this.queue = this.queue.then(() => this.run(id, file.body));
     return { import_id: id, status: 'QUEUED' };

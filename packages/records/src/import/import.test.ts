@@ -71,7 +71,7 @@ describe('importPatients on a fixture with every quirk', () => {
   });
 
   it('fails the proof, naming the check, when the database differs from the source', async () => {
-    const source = fixture.expected.map((row) => ({ admissionId: admissionId(row), patientId: patientId(keys.index, row), row }));
+    const source = fixture.expected.map((row) => ({ admissionId: admissionId(keys.index, row), patientId: patientId(keys.index, row), row }));
     const victim = source[3]!;
     await sql`update admissions set billing = billing + 0.01 where id = ${victim.admissionId}`.execute(records);
     let checks = await verifyImport(records, keys, source, { sampleSize: source.length, seed: 3 });
@@ -110,6 +110,24 @@ describe('importPatients on a fixture with every quirk', () => {
     ).rejects.toThrow('process died here');
     expect(await count('admissions')).toBe(before);
     expect(await records.selectFrom('admissions').select('id').where('import_id', '=', '00000000-0000-4000-8000-000000000004').execute()).toEqual([]);
+  });
+
+  it('rolls the load back when the proof finds the database differs from the source', async () => {
+    // A trigger that alters one value on its way in: what a faulty driver or a bad column type would do.
+    const other = healthcareFixture({ seed: 42, rows: 300 });
+    const before = await count('admissions');
+    await sql`create function shave() returns trigger language plpgsql as $$ begin new.billing := new.billing - 0.01; return new; end $$`.execute(records);
+    await sql`create trigger shave before insert on admissions for each row when (new.room = ${sql.lit(other.expected[0]!.room)}) execute function shave()`.execute(records);
+    try {
+      const report = await importPatients({ db: records, keys, source: [other.csv], importId: '00000000-0000-4000-8000-000000000007', seed: 1 });
+      expect(report).toMatchObject({ ok: false, rolledBack: true, admissions: { inserted: 0 } });
+      expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['admissions: sum of billing', 'admissions.billing: checksum']));
+      expect(formatImportReport(report)).toMatch(/FAILED: integrity checks differ; the load was rolled back/);
+      expect(await count('admissions')).toBe(before);
+    } finally {
+      await sql`drop trigger shave on admissions`.execute(records);
+      await sql`drop function shave()`.execute(records);
+    }
   });
 
   it('keeps every name readable after the master key is rotated, and only with the new key', async () => {

@@ -42,6 +42,8 @@ export interface ImportOptions {
 export interface ImportReport {
   importId: string;
   ok: boolean;
+  /** True when a check differed: the load was rolled back, nothing of this run is stored. */
+  rolledBack: boolean;
   rowsRead: number;
   rejected: number;
   /** The first `keptRejections` rejections, in file order. */
@@ -56,6 +58,9 @@ export interface ImportReport {
   seed: number;
   seconds: { read: number; load: number; verify: number; total: number };
 }
+
+/** Thrown inside the transaction to roll back a load whose proof failed; the report says why. */
+class ProofFailed extends Error {}
 
 export async function importPatients(opts: ImportOptions): Promise<ImportReport> {
   const batchSize = opts.batchSize ?? IMPORT_DEFAULTS.batchSize;
@@ -82,7 +87,7 @@ export async function importPatients(opts: ImportOptions): Promise<ImportReport>
         }
         continue;
       }
-      const id = admissionId(result.row);
+      const id = admissionId(opts.keys.index, result.row);
       if (byId.has(id)) continue;
       for (const f of result.row.flags) flagged[f] = (flagged[f] ?? 0) + 1;
       byId.set(id, { admissionId: id, patientId: patientId(opts.keys.index, result.row), row: result.row });
@@ -92,12 +97,23 @@ export async function importPatients(opts: ImportOptions): Promise<ImportReport>
   const rows = [...byId.values()];
   const read = performance.now();
 
-  opts.onProgress?.({ phase: 'load', rows: 0 });
-  const loaded = await loadRows(opts.db, opts.keys, rows, { importId: opts.importId, batchSize, onBatch: (n) => opts.onProgress?.({ phase: 'load', rows: n }) });
-  const load = performance.now();
-
-  opts.onProgress?.({ phase: 'verify', rows: rows.length });
-  const checks = await verifyImport(opts.db, opts.keys, rows, { sampleSize: opts.sampleSize ?? IMPORT_DEFAULTS.sampleSize, seed });
+  // Load and proof in one transaction: an import whose proof fails is rolled back, like one that crashes.
+  let load = 0;
+  let loaded = { patientsInserted: 0, admissionsInserted: 0 };
+  let checks: IntegrityCheck[] = [];
+  try {
+    await opts.db.transaction().execute(async (tx) => {
+      opts.onProgress?.({ phase: 'load', rows: 0 });
+      loaded = await loadRows(tx, opts.keys, rows, { importId: opts.importId, batchSize, onBatch: (n) => opts.onProgress?.({ phase: 'load', rows: n }) });
+      load = performance.now();
+      opts.onProgress?.({ phase: 'verify', rows: rows.length });
+      checks = await verifyImport(tx, opts.keys, rows, { sampleSize: opts.sampleSize ?? IMPORT_DEFAULTS.sampleSize, seed });
+      if (!checks.every((c) => c.ok)) throw new ProofFailed();
+    });
+  } catch (err) {
+    if (!(err instanceof ProofFailed)) throw err;
+    loaded = { patientsInserted: 0, admissionsInserted: 0 };
+  }
   const done = performance.now();
 
   const patients = new Set(rows.map((r) => r.patientId)).size;
@@ -105,6 +121,7 @@ export async function importPatients(opts: ImportOptions): Promise<ImportReport>
   return {
     importId: opts.importId,
     ok: checks.every((c) => c.ok),
+    rolledBack: !checks.every((c) => c.ok),
     rowsRead,
     rejected,
     rejections,
@@ -123,7 +140,7 @@ export async function importPatients(opts: ImportOptions): Promise<ImportReport>
 /** The report for people: what was read, loaded and proven, one check per line. */
 export function formatImportReport(r: ImportReport): string {
   const lines = [
-    `import ${r.importId}: ${r.ok ? 'OK, integrity proven' : 'FAILED: integrity checks differ'}`,
+    `import ${r.importId}: ${r.ok ? 'OK, integrity proven' : 'FAILED: integrity checks differ; the load was rolled back'}`,
     `  read      ${r.rowsRead} rows, ${r.rejected} rejected, ${r.duplicates} exact duplicates removed, ${r.distinctRows} distinct  (${r.seconds.read} s)`,
     `  load      patients ${r.patients.inserted} new of ${r.patients.inSource}, admissions ${r.admissions.inserted} new of ${r.admissions.inSource} (${r.admissions.alreadyPresent} already present)  (${r.seconds.load} s)`,
     `  verify    ${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks pass  (${r.seconds.verify} s)`,

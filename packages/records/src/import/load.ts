@@ -1,5 +1,5 @@
 /**
- * Loading cleaned rows: one transaction for the whole import (all-or-nothing per run), rows sent
+ * Loading cleaned rows, inside the import's transaction (all-or-nothing per run), rows sent
  * in batches of `batchSize` as one `INSERT … SELECT FROM unnest(arrays)` statement each. That is
  * within a small factor of COPY, and unlike COPY it works on both engines through the one query
  * layer (PGlite's COPY needs its own API, and the embedded database is served from its own
@@ -24,16 +24,21 @@ export interface LoadResult {
   admissionsInserted: number;
 }
 
+/**
+ * Rows go in id order: two imports of overlapping files lock the same keys in the same order, so
+ * on a server they wait for each other instead of deadlocking.
+ */
 export async function loadRows(
-  db: RecordsDb,
+  tx: RecordsDb,
   keys: RecordKeys,
   rows: readonly SourceRow[],
   opts: { importId: string; batchSize: number; onBatch?: (loaded: number) => void },
 ): Promise<LoadResult> {
   const patients = new Map<string, CleanRow>();
   for (const r of rows) if (!patients.has(r.patientId)) patients.set(r.patientId, r.row);
-  const patientList = [...patients];
-  return db.transaction().execute(async (tx) => {
+  const patientList = [...patients].sort(([a], [b]) => (a < b ? -1 : 1));
+  const ordered = [...rows].sort((a, b) => (a.admissionId < b.admissionId ? -1 : 1));
+  {
     let patientsInserted = 0;
     for (let i = 0; i < patientList.length; i += opts.batchSize) {
       const batch = patientList.slice(i, i + opts.batchSize);
@@ -47,8 +52,8 @@ export async function loadRows(
       patientsInserted += Number(res.numAffectedRows ?? 0);
     }
     let admissionsInserted = 0;
-    for (let i = 0; i < rows.length; i += opts.batchSize) {
-      const batch = rows.slice(i, i + opts.batchSize);
+    for (let i = 0; i < ordered.length; i += opts.batchSize) {
+      const batch = ordered.slice(i, i + opts.batchSize);
       const col = <T>(f: (r: SourceRow) => T): T[] => batch.map(f);
       const res = await sql`
         insert into admissions (id, patient_id, age, condition, admitted, discharged, doctor, hospital, insurer, billing, room,
@@ -67,5 +72,5 @@ export async function loadRows(
       opts.onBatch?.(i + batch.length);
     }
     return { patientsInserted, admissionsInserted };
-  });
+  }
 }
