@@ -12,8 +12,8 @@ export { toInventoryEvents, toInventoryInfo, inventoryEventUid, INVENTORY_OCSF_V
 export type { CloudResourcesInventoryInfo, InventoryResource } from './ocsf/inventory-info.js';
 export { validateComplianceFinding, validateInventoryInfo } from './ocsf/validate.js';
 export type { OcsfIssue } from './ocsf/validate.js';
-export { render, renderJson, renderOcsf, renderMarkdown, renderFindingsMarkdown, ocsfFindings, REPORT_FORMATS } from './report/render.js';
-export type { ReportFormat } from './report/render.js';
+export { render, renderJson, renderOcsf, renderMarkdown, renderFindingsMarkdown, ocsfFindings, ocsfInventory, REPORT_FORMATS, OCSF_CLASSES } from './report/render.js';
+export type { ReportFormat, OcsfClass, RenderOptions } from './report/render.js';
 export { scannerErrors } from './errors.js';
 export { ScanService, FINDINGS_TOPIC, INVENTORY_TOPIC, submissionProblem } from './store/scan-service.js';
 export type { ScanSubmission, ScanView, ScanServiceOptions } from './store/scan-service.js';

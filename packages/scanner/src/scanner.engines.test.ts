@@ -53,8 +53,9 @@ describe('a scan of a seeded account (static keys)', () => {
     const findings = ocsfFindings(report);
     expect(findings).toHaveLength(report.results.length);
     for (const f of findings) expect(validateComplianceFinding(f), f.finding_info.title).toEqual([]);
-    const lines = renderOcsf(report).trim().split('\n');
+    const lines = renderOcsf(report, ['findings']).trim().split('\n');
     expect(lines).toHaveLength(findings.length);
+    expect(renderOcsf(report).trim().split('\n')).toHaveLength(findings.length + new Set(report.resources.map((r) => r.uid)).size);
     expect(new Set(findings.map((f) => f.finding_info.uid)).size).toBe(findings.length);
   });
 

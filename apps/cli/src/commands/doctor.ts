@@ -44,11 +44,18 @@ export async function doctor(flags: DoctorFlags, env: NodeJS.ProcessEnv): Promis
   const adminKey = flags.adminKey ?? env.STRATA_ADMIN_KEY ?? (fromFile ? readFileSync(keyFile, 'utf8').trim() : undefined);
   const store = await openStore(config).catch(() => undefined);
   let client: pg.Client | undefined;
+  let sql: DoctorSql | undefined;
   if (config.db.url) {
-    client = new pg.Client({ connectionString: config.db.url, connectionTimeoutMillis: 5000 });
-    await client.connect().catch(() => undefined);
+    const c = new pg.Client({ connectionString: config.db.url, connectionTimeoutMillis: 5000, query_timeout: 10_000 });
+    client = c;
+    // A pg client whose connection failed or dropped never settles its later queries (the process
+    // would end with exit 13 and no report): every query after that rejects with the first error.
+    let lost: Error | undefined;
+    c.on('error', (err) => (lost ??= err));
+    c.on('end', () => (lost ??= new Error('connection to PostgreSQL closed')));
+    await c.connect().catch((err: unknown) => (lost ??= err instanceof Error ? err : new Error(String(err))));
+    sql = { query: (text) => (lost ? Promise.reject(lost) : c.query(text)) };
   }
-  const sql: DoctorSql | undefined = client ? { query: (text) => client!.query(text) } : undefined;
   try {
     return await runDoctor({ config, url, ...(adminKey !== undefined && { adminKey }), ...(fromFile && { adminKeyFile: keyFile }), ...(store && { store }), ...(sql && { sql }), migrations: Object.keys(MIGRATIONS) });
   } finally {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { endpointProblem, REPORT_FORMATS, render, runScan, SCAN_DEFAULTS, SERVICES, SEVERITIES, checkById, type AwsAuth, type ReportFormat, type ScanOptions, type ScanReport, type ServiceName, type Severity } from '@strata/scanner';
+import { endpointProblem, OCSF_CLASSES, REPORT_FORMATS, render, runScan, SCAN_DEFAULTS, SERVICES, SEVERITIES, checkById, type AwsAuth, type OcsfClass, type RenderOptions, type ReportFormat, type ScanOptions, type ScanReport, type ServiceName, type Severity } from '@strata/scanner';
 import { list } from '../options.js';
 import { UsageError } from '../run.js';
 
@@ -21,6 +21,8 @@ export interface ScanFlags {
   externalId?: string;
   sessionName?: string;
   format: ReportFormat;
+  /** `--format ocsf`: the classes to print (default findings and inventory). */
+  ocsfClasses?: string[];
   output?: string;
   failOn?: Severity;
 }
@@ -57,6 +59,20 @@ export function scanOptionsFrom(flags: ScanFlags): ScanOptions {
   };
 }
 
+/** How the report is printed; a UsageError for `--ocsf-classes` that cannot apply. */
+export function renderOptionsFrom(flags: ScanFlags): RenderOptions {
+  if (flags.ocsfClasses === undefined) return {};
+  if (flags.format !== 'ocsf') throw new UsageError('--ocsf-classes goes with --format ocsf');
+  if (flags.ocsfClasses.length === 0) throw new UsageError(`--ocsf-classes: name at least one of ${OCSF_CLASSES.join(', ')}`);
+  for (const c of flags.ocsfClasses) if (!(OCSF_CLASSES as readonly string[]).includes(c)) throw new UsageError(`--ocsf-classes: unknown class ${c} (known: ${OCSF_CLASSES.join(', ')})`);
+  return { ocsfClasses: flags.ocsfClasses as OcsfClass[] };
+}
+
+/** The text `strata scan aws` prints (or writes to `--output`) for a report. */
+export function reportText(report: ScanReport, flags: ScanFlags): string {
+  return render(report, flags.format, renderOptionsFrom(flags));
+}
+
 /** Failures at or above `severity`. */
 export function failuresAtLeast(report: ScanReport, severity: Severity): number {
   const min = SEVERITIES.indexOf(severity);
@@ -88,14 +104,16 @@ export function registerScan(program: Command): void {
     .option('--role-arn <arn>', 'STS AssumeRole into this role (from the keys above or the default chain)')
     .option('--external-id <id>', 'the external id the role’s trust policy asks for')
     .option('--session-name <name>', 'AssumeRole session name (default strata-scan)')
-    .addOption(new Option('--format <format>', 'json: the whole report; ocsf: OCSF Compliance Findings as JSON lines; markdown: a summary').choices([...REPORT_FORMATS]).default('markdown'))
+    .addOption(new Option('--format <format>', 'json: the whole report; ocsf: JSON lines, the OCSF Compliance Findings (class 2003) then the Cloud Resources Inventory Info events (class 5023); markdown: a summary').choices([...REPORT_FORMATS]).default('markdown'))
+    .option('--ocsf-classes <list>', `with --format ocsf: the classes to print, comma-separated (${OCSF_CLASSES.join(', ')}; default both)`, list)
     .option('--output <file>', 'write the report there instead of stdout')
     .addOption(new Option('--fail-on <severity>', `exit ${EXIT_FINDINGS} when a check at or above this severity fails`).choices([...SEVERITIES]))
     .action(async (flags: ScanFlags) => {
       const options = scanOptionsFrom(flags);
+      renderOptionsFrom(flags); // a usage error before the scan, not after it
       const report = await runScan({ ...options, onProgress: (done, total) => process.stderr.isTTY && process.stderr.write(`\rstrata: scanned ${done}/${total} service-regions`) });
       if (process.stderr.isTTY) process.stderr.write('\n');
-      const text = render(report, flags.format);
+      const text = reportText(report, flags);
       if (flags.output !== undefined) await writeFile(flags.output, text, { mode: 0o600 });
       else process.stdout.write(text);
       const c = report.counts;

@@ -72,8 +72,10 @@ describe('strata doctor', () => {
   });
 
   it('fails when the API is down, the key is a default, migrations lag, lag is huge or the clock is off', async () => {
-    const down = statusOf((await run({ fetch: server({ status: 503 }) })).results);
-    expect(down).toMatchObject({ 'api.health': 'fail', 'api.ready': 'fail', 'api.auth': 'fail', 'stream.consumer_lag': 'fail' });
+    const down = await run({ fetch: server({ status: 503 }) });
+    expect(statusOf(down.results)).toMatchObject({ 'api.health': 'fail', 'api.ready': 'fail', 'api.auth': 'fail', 'stream.consumer_lag': 'fail' });
+    expect(down.results.find((r) => r.id === 'api.auth')?.detail).toBe('503: the server could not check the key (see api.ready)');
+    expect((await run({ fetch: server({ status: 401 }) })).results.find((r) => r.id === 'api.auth')?.detail).toBe('401: the key is unknown, revoked or not admin');
     expect(statusOf((await run({ adminKey: 'changeme' })).results)['admin_key.not_default']).toBe('fail');
     const behind = await run({ sql: sql(['0001-initial']) });
     expect(behind.ok).toBe(false);

@@ -131,7 +131,9 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: DoctorR
   await check('api.auth', 'Admin key is accepted by the API', async () => {
     if (!opts.adminKey) return ['skip', 'no admin key'];
     const res = await http('/v1/keys', true);
-    return res.ok ? ['pass', `${res.status}`] : ['fail', `${res.status}: the key is unknown, revoked or not admin`];
+    if (res.ok) return ['pass', `${res.status}`];
+    // 401/403: the key itself; anything else: the server could not look it up (its database, see api.ready).
+    return ['fail', res.status === 401 || res.status === 403 ? `${res.status}: the key is unknown, revoked or not admin` : `${res.status}: the server could not check the key (see api.ready)`];
   });
   await check('api.openapi', 'API publishes its OpenAPI document', async () => {
     const res = await http('/openapi.json', true);

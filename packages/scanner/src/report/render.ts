@@ -1,19 +1,28 @@
 /** A scan report as JSON, as OCSF JSON lines, or as a Markdown summary people read. */
 import { checkById } from '../catalogue.js';
 import { toComplianceFinding, type ComplianceFinding } from '../ocsf/compliance-finding.js';
+import { toInventoryEvents, type CloudResourcesInventoryInfo } from '../ocsf/inventory-info.js';
 import type { ScanReport } from '../runner.js';
 import type { FindingView } from '../store/findings-store.js';
 import { DIMENSIONS, SEVERITIES, type CheckResult } from '../types.js';
 
 export const REPORT_FORMATS = ['json', 'ocsf', 'markdown'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
+/** The OCSF classes a scan produces: Compliance Findings (2003) and Cloud Resources Inventory Info (5023). */
+export const OCSF_CLASSES = ['findings', 'inventory'] as const;
+export type OcsfClass = (typeof OCSF_CLASSES)[number];
 
-export function render(report: ScanReport, format: ReportFormat): string {
+export interface RenderOptions {
+  /** `ocsf` format: the classes to print, findings first, then inventory (default both). */
+  ocsfClasses?: readonly OcsfClass[];
+}
+
+export function render(report: ScanReport, format: ReportFormat, opts: RenderOptions = {}): string {
   switch (format) {
     case 'json':
       return renderJson(report);
     case 'ocsf':
-      return renderOcsf(report);
+      return renderOcsf(report, opts.ocsfClasses);
     case 'markdown':
       return renderMarkdown(report);
   }
@@ -36,8 +45,20 @@ export function ocsfFindings(report: ScanReport): ComplianceFinding[] {
   return report.results.map((r) => toComplianceFinding(r, report.target!, report.scanId, 1, { time, firstSeen: time }));
 }
 
-export function renderOcsf(report: ScanReport): string {
-  return ocsfFindings(report).map((f) => JSON.stringify(f) + '\n').join('');
+/** One OCSF Cloud Resources Inventory Info event per resource the scan saw (what the platform publishes on `inventory`). */
+export function ocsfInventory(report: ScanReport): CloudResourcesInventoryInfo[] {
+  if (!report.target) return [];
+  return toInventoryEvents(report.resources, report.results, report.target, report.scanId, Date.parse(report.finishedAt));
+}
+
+/**
+ * OCSF JSON lines: the Compliance Findings, then the inventory events (or only the classes asked
+ * for). Each line is one whole event that names its class (`class_uid`) and schema version
+ * (`metadata.version`: findings 1.1.0, inventory 1.4.0), so a reader dispatches line by line.
+ */
+export function renderOcsf(report: ScanReport, classes: readonly OcsfClass[] = OCSF_CLASSES): string {
+  const events: object[] = [...(classes.includes('findings') ? ocsfFindings(report) : []), ...(classes.includes('inventory') ? ocsfInventory(report) : [])];
+  return events.map((e) => JSON.stringify(e) + '\n').join('');
 }
 
 /**
