@@ -122,9 +122,9 @@ describe('scans through the API, on moto', () => {
 
     const second = (await topicEvents()).filter((e) => e.metadata.correlation_uid === view.scan_id);
     expect(second).toHaveLength(fixture.expected.length);
-    expect(second.filter((e) => e.activity_id === 3).map((e) => e.resources[0]!.name)).toEqual(Array(7).fill(open));
+    expect(second.filter((e) => e.activity_id === 3).map((e) => e.resource!.name)).toEqual(Array(7).fill(open));
     expect(second.filter((e) => e.activity_id === 2)).toHaveLength(fixture.expected.length - 7);
-    const fixed = second.find((e) => e.compliance.control === 's3.bucket_versioning' && e.resources[0]!.name === logs)!;
+    const fixed = second.find((e) => e.compliance.control === 's3.bucket_versioning' && e.resource!.name === logs)!;
     expect(fixed).toMatchObject({ activity_id: 2, status: 'Resolved', compliance: { status: 'Pass' } });
 
     // The second inventory is a full snapshot of what is there now: the deleted bucket is not in it.

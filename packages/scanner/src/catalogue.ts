@@ -4,9 +4,13 @@
  * collector (./services/<service>.ts, keyed by the same id); a test keeps the two in step, and
  * another keeps the README's catalogue table equal to `catalogueTable()` made from this list.
  *
- * CIS numbers follow the CIS Amazon Web Services Foundations Benchmark v3.0.0; HIPAA numbers are
- * 45 CFR Part 164 (Security Rule); GDPR numbers are Regulation (EU) 2016/679 articles. Mappings
- * are this project's reading, to be reviewed by whoever signs a compliance report.
+ * CIS numbers follow the CIS Amazon Web Services Foundations Benchmark v3.0.0, checked one by one
+ * against Prowler's mapping of that benchmark (prowler-cloud/prowler,
+ * prowler/compliance/aws/cis_3.0_aws.json; docs/scanner.md#sources): a check carries a CIS number
+ * only where a v3.0.0 recommendation tests the same thing. HIPAA numbers are 45 CFR Part 164
+ * (Security Rule), sanity-checked against Prowler's hipaa_aws.json; GDPR numbers are Regulation
+ * (EU) 2016/679 articles (not checked against a source). The HIPAA and GDPR mappings remain this
+ * project's reading, to be reviewed by whoever signs a compliance report.
  */
 import type { CheckDefinition, ComplianceMapping } from './types.js';
 
@@ -34,7 +38,7 @@ export const CATALOGUE: readonly CheckDefinition[] = [
 
   // EC2: instances, volumes, addresses, images, security groups
   { id: 'ec2.sg_admin_ports_open', title: 'No security group opens admin ports to the world', service: 'ec2', dimension: 'security', severity: 'high', resourceType: 'AWS::EC2::SecurityGroup', description: 'An ingress rule allows 0.0.0.0/0 or ::/0 to port 22 (SSH) or 3389 (RDP).', remediation: 'Restrict the rule to known addresses, or remove it and use SSM Session Manager.', compliance: [cis('5.2'), cis('5.3'), ...ACCESS] },
-  { id: 'ec2.sg_all_traffic_open', title: 'No security group allows all traffic from the world', service: 'ec2', dimension: 'security', severity: 'critical', resourceType: 'AWS::EC2::SecurityGroup', description: 'An ingress rule allows every protocol and port from 0.0.0.0/0 or ::/0.', remediation: 'Replace the rule with rules for the ports the service needs, from the sources that need them.', compliance: [cis('5.2'), ...ACCESS] },
+  { id: 'ec2.sg_all_traffic_open', title: 'No security group allows all traffic from the world', service: 'ec2', dimension: 'security', severity: 'critical', resourceType: 'AWS::EC2::SecurityGroup', description: 'An ingress rule allows every protocol and port from 0.0.0.0/0 or ::/0.', remediation: 'Replace the rule with rules for the ports the service needs, from the sources that need them.', compliance: [cis('5.2'), cis('5.3'), ...ACCESS] },
   { id: 'ec2.sg_default_restricts_all', title: 'Default security groups restrict all traffic', service: 'ec2', dimension: 'security', severity: 'medium', resourceType: 'AWS::EC2::SecurityGroup', description: 'A VPC default security group has ingress or egress rules.', remediation: 'Remove every rule from default security groups; give resources purpose-made groups.', compliance: [cis('5.4'), ...ACCESS] },
   { id: 'ec2.instance_imdsv2', title: 'EC2 instance requires IMDSv2', service: 'ec2', dimension: 'security', severity: 'high', resourceType: 'AWS::EC2::Instance', description: 'The instance metadata service accepts IMDSv1 (no session token), open to SSRF credential theft.', remediation: 'ec2 modify-instance-metadata-options --http-tokens required (and set it in launch templates).', compliance: [cis('5.6'), ...ACCESS] },
   { id: 'ec2.instance_public_ip', title: 'EC2 instance has no public IP address', service: 'ec2', dimension: 'security', severity: 'medium', resourceType: 'AWS::EC2::Instance', description: 'The instance is directly reachable from the internet.', remediation: 'Run it in a private subnet behind a load balancer or NAT; disable auto-assigned public IPs.', compliance: ACCESS },
@@ -72,7 +76,7 @@ export const CATALOGUE: readonly CheckDefinition[] = [
   { id: 'iam.user_mfa', title: 'IAM user with a console password has MFA', service: 'iam', dimension: 'security', severity: 'high', resourceType: 'AWS::IAM::User', description: 'The user signs in to the console with a password alone.', remediation: 'Assign an MFA device to the user, or remove the console password.', compliance: [cis('1.10'), ...AUTHN] },
   { id: 'iam.access_key_rotated', title: 'IAM user access keys are younger than 90 days', service: 'iam', dimension: 'security', severity: 'medium', resourceType: 'AWS::IAM::User', description: 'An active access key is older than 90 days.', remediation: 'Create a new key, move the clients to it, deactivate then delete the old one.', compliance: [cis('1.14'), hipaa('164.308(a)(5)(ii)(D)')] },
   { id: 'iam.access_key_used', title: 'IAM user access keys are in use', service: 'iam', dimension: 'security', severity: 'medium', resourceType: 'AWS::IAM::User', description: 'An active access key has not been used for 45 days (or never, 45 days after its creation).', remediation: 'Deactivate and delete keys nobody uses.', compliance: [cis('1.12'), ...AUTHN] },
-  { id: 'iam.user_policies_via_groups', title: 'IAM user gets permissions through groups only', service: 'iam', dimension: 'architecture', severity: 'low', resourceType: 'AWS::IAM::User', description: 'Policies are attached to the user directly, which makes access hard to review.', remediation: 'Put the user in a group holding the policies and detach them from the user.', compliance: [cis('1.15'), hipaa('164.308(a)(4)')] },
+  { id: 'iam.user_policies_via_groups', title: 'IAM user gets permissions through groups only', service: 'iam', dimension: 'architecture', severity: 'low', resourceType: 'AWS::IAM::User', description: 'Policies are attached to the user directly, which makes access hard to review.', remediation: 'Put the user in a group holding the policies and detach them from the user.', compliance: [cis('1.15'), hipaa('164.308(a)(4)(i)')] },
   { id: 'iam.policy_no_admin_star', title: 'Customer-managed policy does not grant *:*', service: 'iam', dimension: 'security', severity: 'high', resourceType: 'AWS::IAM::Policy', description: 'The policy allows Action "*" on Resource "*": full administrator rights.', remediation: 'Replace it with policies for the actions and resources needed (IAM Access Analyzer can generate one from activity).', compliance: [cis('1.16'), ...ACCESS] },
 
   // KMS

@@ -49,13 +49,14 @@ describe('strata scan aws --format ocsf', () => {
     scanId: 'scan-1', startedAt: '2026-11-22T08:00:00.000Z', finishedAt: '2026-11-22T08:00:01.000Z', durationMs: 1000, target: { accountId: '111122223333', partition: 'aws' }, auth: { mode: 'default' },
     regions: ['eu-west-3'], services: ['ec2', 's3', 'iam'], completed: ['ec2@eu-west-3', 's3@global', 'iam@global'], resources: [volume, bucket, user, volume], results, counts: countResults(3, results), calls: { total: 3, byOperation: {} }, errors: [],
   };
-  const lines = (text: string) => text.trimEnd().split('\n').map((l) => JSON.parse(l) as { class_uid: number; resources: { uid: string }[]; metadata: { version: string } });
+  const lines = (text: string) => text.trimEnd().split('\n').map((l) => JSON.parse(l) as { class_uid: number; resource?: { uid: string }; resources?: { uid: string }[]; metadata: { version: string } });
 
   it('prints the Compliance Findings, then one inventory event per resource, each valid as its class', () => {
     const text = reportText(report, flags({ format: 'ocsf' }));
     expect(text.endsWith('\n')).toBe(true);
     const events = lines(text);
-    expect(events.map((e) => [e.class_uid, e.resources[0]!.uid])).toEqual([
+    // a Compliance Finding (OCSF 1.1.0) has one `resource`; an inventory event (1.4.0) a `resources` array
+    expect(events.map((e) => [e.class_uid, (e.class_uid === 2003 ? e.resource : e.resources?.[0])!.uid])).toEqual([
       [2003, volume.uid],
       [2003, bucket.uid],
       [5023, volume.uid], // listed twice by the scan, one inventory event

@@ -26,7 +26,7 @@ describe('OCSF Compliance Finding mapping', () => {
       metadata: { version: '1.1.0', product: { vendor_name: 'Strata' }, correlation_uid: 'scan-1' },
       finding_info: { uid: findingUid('123456789012', 's3.bucket_encryption', 'arn:aws:s3:::b'), first_seen_time: 1000, last_seen_time: 2000, types: ['security'] },
       compliance: { status_id: 3, status: 'Fail', control: 's3.bucket_encryption', standards: ['HIPAA Security Rule', 'GDPR'] },
-      resources: [{ uid: 'arn:aws:s3:::b', type: 'AWS::S3::Bucket', region: 'eu-west-3', owner: { account: { uid: '123456789012', type_id: 10 } } }],
+      resource: { uid: 'arn:aws:s3:::b', type: 'AWS::S3::Bucket', region: 'eu-west-3', owner: { account: { uid: '123456789012', type_id: 10 } } },
       cloud: { provider: 'AWS', region: 'eu-west-3' },
     });
     expect(e.remediation.desc).toContain('put-bucket-encryption');
@@ -81,8 +81,9 @@ describe('the OCSF validator', () => {
       ['metadata.product', (e) => delete e.metadata.product],
       ['finding_info.title', (e) => delete e.finding_info.title],
       ['finding_info.last_seen_time', (e) => (e.finding_info.last_seen_time = -1)],
-      ['resources[0].owner.account.type_id', (e) => (e.resources[0].owner.account.type_id = 42)],
-      ['resources[0].uid', (e) => (e.resources[0].uid = 7)],
+      ['resource.owner.account.type_id', (e) => (e.resource.owner.account.type_id = 42)],
+      ['resource.uid', (e) => (e.resource.uid = 7)],
+      ['resources', (e) => (e.resources = [e.resource])],
       ['cloud.provider', (e) => delete e.cloud.provider],
       ['remediation', (e) => (e.remediation = 'fix it')],
     ];

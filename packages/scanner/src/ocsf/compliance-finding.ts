@@ -4,6 +4,10 @@
  * its `compliance.status_id` the check's outcome (1 Pass, 2 Warning, 3 Fail), `activity_id` what
  * happened to the finding (1 Create, 2 Update, 3 Close), and the finding's own `status_id` its
  * lifecycle (1 New while it fails, 4 Resolved once it passes or its resource is gone).
+ *
+ * The checked resource is `resource` (one resource_details): that is the attribute OCSF 1.1.0's
+ * Compliance Finding defines. `resources` (an array) only arrived in 1.3.0, when `resource` was
+ * deprecated, so it is not a 1.1.0 attribute of this class (docs/scanner.md#sources).
  */
 import { createHash } from 'node:crypto';
 import { checkById } from '../catalogue.js';
@@ -47,7 +51,7 @@ export interface ComplianceFinding {
   cloud: { provider: 'AWS'; region?: string; account: { uid: string; type_id: 10; type: 'AWS Account' } };
   finding_info: { uid: string; title: string; desc: string; types: string[]; first_seen_time: number; last_seen_time: number; modified_time: number };
   compliance: { standards: string[]; requirements: string[]; control: string; status_id: 1 | 2 | 3; status: string; status_detail: string };
-  resources: OcsfResource[];
+  resource: OcsfResource;
   remediation: { desc: string };
   unmapped: { dimension: string; check_id: string; service: string };
 }
@@ -98,7 +102,7 @@ export function toComplianceFinding(result: CheckResult, target: ScanTarget, sca
       status: COMPLIANCE_STATUS_NAMES[statusId],
       status_detail: result.detail,
     },
-    resources: [toResource(result.resource, target)],
+    resource: toResource(result.resource, target),
     remediation: { desc: check.remediation },
     unmapped: { dimension: check.dimension, check_id: check.id, service: check.service },
   };

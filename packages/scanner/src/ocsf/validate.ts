@@ -3,7 +3,8 @@
  * Inventory Info (`validateInventoryInfo`, at the end). The Compliance Finding one is written
  * from the OCSF 1.1.0 class definition
  * (https://schema.ocsf.io/1.1.0/classes/compliance_finding and the base_event, finding, metadata,
- * product, finding_info, compliance, remediation, resource_details and cloud objects it uses):
+ * product, finding_info, compliance, remediation, resource_details and cloud objects it uses;
+ * checked against the released 1.1.0 schema, docs/scanner.md#sources):
  * required attributes present with the right type, enum attributes within their enum, the
  * captions (`*_name`, `severity`, `status`) matching their ids, and type_uid = class_uid × 100 +
  * activity_id. Not a full schema validator: recommended and optional attributes are checked only
@@ -89,26 +90,29 @@ function checkBaseEvent(event: Obj, c: Checker, cls: EventClass): void {
   }
 }
 
-/** `resources[]` (resource_details): strings typed, the owner account's type in its enum; `requireId` adds 1.4.0's "name or uid" constraint. */
+/** One resource_details: strings typed, the owner account's type in its enum, `tags` as key_value_object, `data` an object; `requireId` adds 1.4.0's "name or uid" constraint. */
+function checkResource(r: unknown, path: string, c: Checker, requireId: boolean): void {
+  if (!isObj(r)) {
+    c.fail(path, 'expected object');
+    return;
+  }
+  const p = `${path}.`;
+  for (const k of ['uid', 'type', 'name', 'region', 'cloud_partition']) c.typed(r, p, k, 'string');
+  if (requireId && r.uid === undefined && r.name === undefined) c.fail(`${p}uid`, 'one of uid, name is required');
+  if (isObj(r.owner) && isObj(r.owner.account)) c.inEnum(r.owner.account, `${p}owner.account.`, 'type_id', ACCOUNT_TYPE, 'type');
+  if (c.typed(r, p, 'tags', 'array') && Array.isArray(r.tags)) {
+    r.tags.forEach((t, j) => {
+      if (!isObj(t)) c.fail(`${p}tags[${j}]`, 'expected object');
+      else c.required(t, `${p}tags[${j}].`, 'name', 'string') && c.typed(t, `${p}tags[${j}].`, 'value', 'string');
+    });
+  }
+  c.typed(r, p, 'data', 'object');
+}
+
+/** `resources[]` (an array of resource_details), as Cloud Resources Inventory Info 1.4.0 has it. */
 function checkResources(event: Obj, c: Checker, requireId: boolean): void {
   if (!(c.typed(event, '', 'resources', 'array') && Array.isArray(event.resources))) return;
-  event.resources.forEach((r, i) => {
-    const path = `resources[${i}].`;
-    if (!isObj(r)) {
-      c.fail(path, 'expected object');
-      return;
-    }
-    for (const k of ['uid', 'type', 'name', 'region', 'cloud_partition']) c.typed(r, path, k, 'string');
-    if (requireId && r.uid === undefined && r.name === undefined) c.fail(`${path}uid`, 'one of uid, name is required');
-    if (isObj(r.owner) && isObj(r.owner.account)) c.inEnum(r.owner.account, `${path}owner.account.`, 'type_id', ACCOUNT_TYPE, 'type');
-    if (c.typed(r, path, 'tags', 'array') && Array.isArray(r.tags)) {
-      r.tags.forEach((t, j) => {
-        if (!isObj(t)) c.fail(`${path}tags[${j}]`, 'expected object');
-        else c.required(t, `${path}tags[${j}].`, 'name', 'string') && c.typed(t, `${path}tags[${j}].`, 'value', 'string');
-      });
-    }
-    c.typed(r, path, 'data', 'object');
-  });
+  event.resources.forEach((r, i) => checkResource(r, `resources[${i}]`, c, requireId));
 }
 
 export function validateComplianceFinding(event: unknown): OcsfIssue[] {
@@ -136,7 +140,10 @@ export function validateComplianceFinding(event: unknown): OcsfIssue[] {
     typed(c, 'compliance.', 'status_id', 'integer') && inEnum(c, 'compliance.', 'status_id', COMPLIANCE_STATUS, 'status');
   }
   if (typed(event, '', 'remediation', 'object') && isObj(event.remediation)) required(event.remediation, 'remediation.', 'desc', 'string');
-  checkResources(event, c, false);
+  // 1.1.0's Compliance Finding has `resource` (one resource_details, recommended); `resources`
+  // replaced it only in 1.3.0, so a 1.1.0 event carrying `resources` is not of this class.
+  if (event.resource !== undefined) checkResource(event.resource, 'resource', c, false);
+  if (event.resources !== undefined) fail('resources', 'not an attribute of Compliance Finding in OCSF 1.1.0 (use resource)');
   return issues;
 }
 

@@ -36,7 +36,7 @@ describe('applying scans to the stored findings', () => {
     // Second scan: a fixed, b gone; ec2 not completed this time (an error), so vol-1 stays as it was.
     const second = await apply(report('scan-2', '2026-11-22T09:00:00.000Z', [bucket('a', 's3.bucket_versioning', 'PASS')], ['s3@eu-west-3', 's3@global']));
     expect(second.counts).toEqual({ created: 0, updated: 1, closed: 1 });
-    const byName = Object.fromEntries(second.events.map((e) => [e.resources[0]!.name, e]));
+    const byName = Object.fromEntries(second.events.map((e) => [e.resource.name, e]));
     expect(byName.a).toMatchObject({ activity_id: 2, status: 'Resolved', compliance: { status: 'Pass' }, finding_info: { first_seen_time: Date.parse('2026-11-22T08:00:00Z'), last_seen_time: Date.parse('2026-11-22T09:00:00Z') } });
     expect(byName.b).toMatchObject({ activity_id: 3, type_uid: 200303, status: 'Resolved' });
 
@@ -52,7 +52,7 @@ describe('applying scans to the stored findings', () => {
     // Third: b is back (a new finding), vol-1 judged again.
     const third = await apply(report('scan-3', '2026-11-22T10:00:00.000Z', [bucket('a', 's3.bucket_versioning', 'PASS'), bucket('b', 's3.bucket_versioning', 'FAIL'), volume('vol-1', 'PASS')], ['ec2@eu-west-3', 's3@eu-west-3', 's3@global']));
     expect(third.counts).toEqual({ created: 1, updated: 2, closed: 0 });
-    expect(third.events.find((e) => e.resources[0]!.name === 'b')?.finding_info.first_seen_time).toBe(Date.parse('2026-11-22T10:00:00Z'));
+    expect(third.events.find((e) => e.resource.name === 'b')?.finding_info.first_seen_time).toBe(Date.parse('2026-11-22T10:00:00Z'));
   });
 
   it('filters by severity, status, dimension, check and resource', async () => {
