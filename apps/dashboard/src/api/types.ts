@@ -35,6 +35,12 @@ export interface LatestValue {
   eventId: string;
 }
 
+/** `GET /v1/devices/:id/metrics`: the metrics with series (rollups). */
+export interface DeviceMetrics {
+  device: string;
+  metrics: string[];
+}
+
 export interface Bucket {
   start: string;
   count: number;

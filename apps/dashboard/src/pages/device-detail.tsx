@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { AlignedData } from 'uplot';
 import { api, qs } from '../api/client';
 import { openEventStream } from '../api/sse';
-import type { Device, LatestValue, Series, TelemetryEvent } from '../api/types';
+import type { Device, DeviceMetrics, LatestValue, Series, TelemetryEvent } from '../api/types';
 import { can, useUser } from '../auth';
 import { Chart } from '../components/chart';
 import { StatusBadge } from '../components/severity';
@@ -33,9 +33,15 @@ export default function DeviceDetail({ route }: { route: Route }) {
     (signal) => (can(user, 'telemetry:latest') ? api<{ values: LatestValue[] }>(`/v1/devices/${encodeURIComponent(id)}/latest`, { signal }) : Promise.resolve({ values: [] })),
     [id],
   );
+  // Every role may read series; the names come from the rollups (analysts may not read latest
+  // values), plus any metric whose latest value is newer than its first rollup.
+  const names = useLoad((signal) => api<DeviceMetrics>(`/v1/devices/${encodeURIComponent(id)}/metrics`, { signal }), [id]);
   const [range, setRange] = useState('live');
   const [custom, setCustom] = useState<{ from: string; to: string }>({ from: '', to: '' });
-  const metrics = useMemo(() => (latest.data?.values ?? []).map((v) => v.metric).sort(), [latest.data]);
+  const metrics = useMemo(
+    () => [...new Set([...(names.data?.metrics ?? []), ...(latest.data?.values ?? []).map((v) => v.metric)])].sort(),
+    [names.data, latest.data],
+  );
   const span = useMemo(() => {
     if (range === 'custom' && custom.from && custom.to) return { from: new Date(custom.from).getTime(), to: new Date(custom.to).getTime() };
     const r = RANGES.find((x) => x.id === range) ?? RANGES[0]!;
@@ -145,7 +151,8 @@ export default function DeviceDetail({ route }: { route: Route }) {
         <span className="muted" role="status" data-testid="live-state">{range === 'live' ? (liveState === 'live' ? '● receiving live readings' : '○ connecting…') : 'history'}</span>
       </fieldset>
       {historyError && <p className="error" role="alert">{historyError}</p>}
-      {metrics.length === 0 && !latest.loading && <p className="muted">No readings yet.</p>}
+      {names.error && <p className="error" role="alert">{names.error}</p>}
+      {metrics.length === 0 && !latest.loading && !names.loading && <p className="muted">No readings yet.</p>}
       <div className="chart-grid">
         {charts.map((c) => <Chart key={c.metric} title={c.metric} series={[c.metric]} data={c.data} height={180} points={range === 'live'} {...(range === 'live' && { xWindow: 15 * 60 })} />)}
       </div>

@@ -255,6 +255,33 @@ describe('GET /v1/devices/:id/series', () => {
   });
 });
 
+describe('GET /v1/devices/:id/metrics', () => {
+  it('gives analysts, who may not read latest values, the names of the metrics with series', async () => {
+    expect((await get('/v1/devices/m-1/latest', who.analyst)).statusCode).toBe(403);
+    const res = await get('/v1/devices/m-1/metrics', who.analyst);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ device: 'm-1', metrics: ['rpm', 'temperature'] });
+    // Each name gives a series (the device page's charts).
+    const rpm = await get(`/v1/devices/m-1/series?metric=rpm&from=${at(0)}&to=${at(HOUR)}&step=1h`, who.analyst);
+    expect(rpm.json().buckets).toMatchObject([{ count: 1, avg: 1500 }]);
+    expect((await get('/v1/devices/m-2/metrics', readKey)).json()).toEqual({ device: 'm-2', metrics: ['temperature'] });
+  });
+
+  it('answers an empty list before any rollup, and 404 for a device the caller may not see', async () => {
+    expect((await app.inject({ method: 'POST', url: '/v1/devices', headers: auth(t.adminKey), payload: { id: 'fresh-1', kind: 'sensor' } })).statusCode).toBe(201);
+    expect((await get('/v1/devices/fresh-1/metrics', who.analyst)).json()).toEqual({ device: 'fresh-1', metrics: [] });
+    expect((await get('/v1/devices/p-1/metrics', who.analyst)).statusCode).toBe(404);
+    expect((await get('/v1/devices/m-2/metrics', boundKey)).statusCode).toBe(404);
+    expect((await get('/v1/devices/nope/metrics', who.admin)).statusCode).toBe(404);
+  });
+
+  it('audits patient reads', async () => {
+    const res = await get('/v1/devices/p-1/metrics', who.clinician);
+    expect(res.json()).toEqual({ device: 'p-1', metrics: ['heart_rate'] });
+    expect((await auditRecords(t, 'device.metrics.read'))[0]).toMatchObject({ actor: 'user:dev-clinician', resource: 'device:p-1', details: { metrics: 1 } });
+  });
+});
+
 describe('hostile parameters', () => {
   it('answer 400 or 404 and change nothing', async () => {
     const count = async () => Number((await sql<{ n: number }>`select count(*)::int as n from devices`.execute(t.platform.db.kysely)).rows[0]!.n);
@@ -287,7 +314,7 @@ describe('when the audit log cannot be written', () => {
   it('refuses patient reads and changes with 503 and returns no data', async () => {
     await sql`alter table audit_log rename to audit_log_away`.execute(t.platform.db.kysely);
     try {
-      for (const url of ['/v1/devices/p-1', '/v1/devices/p-1/latest', `/v1/devices/p-1/series?metric=heart_rate&from=${at(0)}&to=${at(HOUR)}`, '/v1/devices?kind=patient']) {
+      for (const url of ['/v1/devices/p-1', '/v1/devices/p-1/latest', '/v1/devices/p-1/metrics', `/v1/devices/p-1/series?metric=heart_rate&from=${at(0)}&to=${at(HOUR)}`, '/v1/devices?kind=patient']) {
         const res = await get(url, who.clinician);
         expect(res.statusCode, url).toBe(503);
         expect(res.json(), url).toEqual({ error: { code: 'STRATA_ERR_HTTP_AUDIT_UNAVAILABLE', message: expect.any(String) } });
@@ -311,7 +338,7 @@ describe('when the audit log cannot be written', () => {
 describe('OpenAPI', () => {
   it('documents the device routes with tags, summaries and parameters', async () => {
     const doc = (await app.inject('/openapi.json')).json();
-    for (const [path, method] of [['/v1/devices', 'get'], ['/v1/devices', 'post'], ['/v1/devices/{id}', 'get'], ['/v1/devices/{id}', 'patch'], ['/v1/devices/{id}/latest', 'get'], ['/v1/devices/{id}/series', 'get']] as const) {
+    for (const [path, method] of [['/v1/devices', 'get'], ['/v1/devices', 'post'], ['/v1/devices/{id}', 'get'], ['/v1/devices/{id}', 'patch'], ['/v1/devices/{id}/latest', 'get'], ['/v1/devices/{id}/metrics', 'get'], ['/v1/devices/{id}/series', 'get']] as const) {
       const op = doc.paths[path]?.[method];
       expect(op, `${method} ${path}`).toBeDefined();
       expect(op.summary, `${method} ${path}`).toBeTruthy();

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { sql } from 'kysely';
 import { authErrors, canSeeDevice, visibleKinds, type Caller } from '@strata/auth';
 import {
   createDevice,
@@ -74,6 +75,11 @@ const LatestReply = Type.Object({
     Type.Object({ metric: Type.String(), ts: Type.String({ format: 'date-time' }), value: Type.Number(), eventId: Type.String() }),
     { description: 'The latest value of each metric, by metric name.' },
   ),
+});
+
+const MetricsReply = Type.Object({
+  device: Type.String(),
+  metrics: Type.Array(Type.String(), { description: 'Names of the metrics the store holds 1-minute rollups of (the range `/series` reads without the lake), sorted.' }),
 });
 
 /** Default step: the first of these that gives at most DEFAULT_BUCKETS buckets (a day at 1 min). */
@@ -170,8 +176,8 @@ async function listBound(db: Db, caller: Caller, bound: string, q: ListQuery, af
 }
 
 /**
- * The device registry and its telemetry: list, get, create, update, latest values, series from
- * the 1-minute rollups. A caller sees only devices whose kind `visibleKinds` gives it (and a
+ * The device registry and its telemetry: list, get, create, update, latest values, metric names
+ * and series from the 1-minute rollups. A caller sees only devices whose kind `visibleKinds` gives it (and a
  * device-bound key only its device); any other device is answered as missing. Reads of patient
  * devices and every change are audited before the answer goes out.
  */
@@ -289,6 +295,30 @@ export async function deviceRoutes(app: FastifyInstance, opts: DeviceRoutesOptio
       const values = await latestValues(db.kysely, device.id);
       if (device.kind === 'patient') await audit(db.kysely, req, { action: 'device.latest.read', resource: `device:${device.id}`, details: { metrics: values.length } });
       return { device: device.id, values: values.map((v) => ({ metric: v.metric, ts: v.ts.toISOString(), value: v.value, eventId: v.eventId })) };
+    },
+  );
+
+  // The metric names for `/series`, to callers who may read series but not latest values
+  // (analysts): the distinct metrics of the device's rollups, one index probe per name (a loose
+  // index scan on the primary key (device, metric, minute)), not a scan of its minutes.
+  app.get<{ Params: Static<typeof IdParams> }>(
+    '/v1/devices/:id/metrics',
+    {
+      config: { permission: 'telemetry:series' },
+      schema: { tags: telemetryTags, summary: 'The names of the metrics of a device that have series (1-minute rollups)', params: IdParams, response: { 200: MetricsReply, 404: ErrorReply } },
+    },
+    async (req) => {
+      const device = visibleDevice(callerOf(req), req.params.id, await getDevice(db.kysely, req.params.id));
+      const { rows } = await sql<{ metric: string }>`
+        with recursive m(metric) as (
+          (select metric from rollups_1m where device = ${device.id} order by metric limit 1)
+          union all
+          select (select r.metric from rollups_1m r where r.device = ${device.id} and r.metric > m.metric order by r.metric limit 1)
+          from m where m.metric is not null
+        )
+        select metric from m where metric is not null`.execute(db.kysely);
+      if (device.kind === 'patient') await audit(db.kysely, req, { action: 'device.metrics.read', resource: `device:${device.id}`, details: { metrics: rows.length } });
+      return { device: device.id, metrics: rows.map((r) => r.metric) };
     },
   );
 

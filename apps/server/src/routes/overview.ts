@@ -29,7 +29,7 @@ const OverviewReply = Type.Object({
   at: Type.String({ format: 'date-time' }),
   events: Type.Object({
     perSecond: Type.Number({ description: 'Over the last sample period.' }),
-    lastHour: Type.Array(Rate, { description: 'One point per sample period (oldest first), since this process started, up to an hour.' }),
+    lastHour: Type.Array(Rate, { description: 'The last hour, oldest first: one point a minute before this process started (from the stream\'s append times, as far as retention keeps them), then one per sample period.' }),
     total: Type.Number({ description: 'Events held in the telemetry topic (end offsets summed).' }),
   }),
   devices: Type.Object({ online: Type.Integer(), offline: Type.Integer(), onlineWithinSeconds: Type.Integer(), byKind: Type.Record(Type.String(), Type.Integer()) }),
@@ -43,16 +43,40 @@ const OverviewReply = Type.Object({
   }),
 });
 
+const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+/**
+ * Events appended to the topic in each minute of the hour before `end`, as one rate point per
+ * minute at its end: per partition, the offsets of the first records appended at or after each
+ * minute's start and end, differenced. Records retention deleted are not counted (a minute before
+ * the first retained record counts none).
+ */
+async function appendedPerMinute(stream: Stream, topic: string, end: number): Promise<{ at: number; perSecond: number }[]> {
+  const bounds = Array.from({ length: HOUR_MS / MINUTE_MS + 1 }, (_, i) => end - HOUR_MS + i * MINUTE_MS);
+  const counts = new Array<number>(bounds.length - 1).fill(0);
+  const { partitions } = await stream.describe(topic);
+  await Promise.all(
+    partitions.map(async ({ partition }) => {
+      const offsets: number[] = [];
+      for (const t of bounds) offsets.push(await stream.offsetForTime(topic, partition, t));
+      for (let i = 0; i < counts.length; i++) counts[i] = counts[i]! + Math.max(0, offsets[i + 1]! - offsets[i]!);
+    }),
+  );
+  return counts.map((n, i) => ({ at: bounds[i + 1]!, perSecond: n / (MINUTE_MS / 1000) }));
+}
+
 /**
  * `GET /v1/overview`: the dashboard's first page in one call, from the sources the Prometheus
  * metrics read (stream offsets and lag, the operational store), in JSON for a browser. Device and
  * alert counts are of the kinds the caller may see. The event rate is sampled here from the
- * telemetry topic's end offsets, so any process with the api role has it, whichever process ingests.
+ * telemetry topic's end offsets, so any process with the api role has it, whichever process ingests;
+ * the hour before the process started is read once from the topic's append times.
  */
 export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesOptions): Promise<void> {
   const sampleMs = opts.sampleMs ?? 5000;
   const onlineWithinMs = opts.onlineWithinMs ?? 5 * 60_000;
-  const keep = Math.ceil(3_600_000 / sampleMs);
+  const keep = Math.ceil(HOUR_MS / sampleMs);
   const samples: { at: number; total: number }[] = [];
   const endTotal = async (): Promise<number> => (await opts.stream.describe(opts.topic)).partitions.reduce((sum, p) => sum + p.endOffset, 0);
   const sample = async (): Promise<void> => {
@@ -62,6 +86,15 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
   await sample().catch(() => undefined);
   const timer = setInterval(() => void sample().catch(() => undefined), sampleMs);
   timer.unref();
+  // The hour before this process started, a point a minute, from the stream's append times, so a
+  // restarted server still shows the last hour; read once, in the background, awaited by the
+  // first overview read (and by close, so the stream is not closed under it).
+  const startedAt = samples[0]?.at ?? Date.now();
+  let seeded: { at: number; perSecond: number }[] = [];
+  const seeding: Promise<void> = appendedPerMinute(opts.stream, opts.topic, startedAt).then(
+    (points) => void (seeded = points),
+    (err: unknown) => app.log.warn({ err, topic: opts.topic }, 'could not read the last hour from the stream; the overview counts from process start'),
+  );
 
   // The lake is listed only when someone looks at the overview, at most every lakeSizeMs, in the
   // background: no listing at start-up, none on the request path.
@@ -80,6 +113,7 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
   };
   app.addHook('onClose', async () => {
     clearInterval(timer);
+    await seeding;
     await measuring;
   });
 
@@ -90,12 +124,14 @@ export async function overviewRoutes(app: FastifyInstance, opts: OverviewRoutesO
     const caller = callerOf(req);
     const kinds = [...visibleKinds(caller)];
     measureLake();
+    await seeding;
     const now = Date.now();
     const total = await endTotal();
     const last = samples.at(-1);
     const perSecond = last && now > last.at ? Math.max(0, (total - last.total) / ((now - last.at) / 1000)) : 0;
     // A rate from the previous sample when the last one is too fresh to say much.
-    const rates = samples.slice(1).map((s, i) => ({ at: new Date(s.at).toISOString(), perSecond: Math.max(0, (s.total - samples[i]!.total) / ((s.at - samples[i]!.at) / 1000)) }));
+    const live = samples.slice(1).map((s, i) => ({ at: s.at, perSecond: Math.max(0, (s.total - samples[i]!.total) / ((s.at - samples[i]!.at) / 1000)) }));
+    const rates = [...seeded.filter((p) => p.at > now - HOUR_MS), ...live].map((p) => ({ at: new Date(p.at).toISOString(), perSecond: p.perSecond }));
     const current = now - (last?.at ?? now) < 1000 ? (rates.at(-1)?.perSecond ?? perSecond) : perSecond;
 
     const k = opts.db.kysely;
