@@ -8,7 +8,7 @@ export { listBackups, latestBackupId, pruneBackups } from './list.js';
 export type { BackupSummary, PruneReport } from './list.js';
 export { openTarget, parseLocation, s3TargetOptions } from './target.js';
 export type { BackupTarget, S3TargetOptions, ParsedLocation } from './target.js';
-export { startBackupScheduler, backupScheduleProblem } from './scheduler.js';
+export { startBackupScheduler } from './scheduler.js';
 export type { BackupScheduler, BackupSchedulerOptions, BackupTickOutcome } from './scheduler.js';
 export { STREAM_POSITION_TABLES } from './database/load.js';
 export { MIGRATION_SEEDED_TABLES } from './database/catalog.js';

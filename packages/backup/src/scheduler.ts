@@ -6,6 +6,7 @@
  */
 import { Cron } from 'croner';
 import { silentLogger, StrataError, type Logger } from '@strata/core';
+import { scheduleProblem } from '@strata/lake';
 import { backupErrors } from './errors.js';
 import type { BackupReport } from './backup.js';
 import type { PruneReport } from './list.js';
@@ -33,19 +34,8 @@ export interface BackupScheduler {
   stop(): Promise<void>;
 }
 
-export function backupScheduleProblem(schedule: string): string | undefined {
-  try {
-    const probe = new Cron(schedule, { paused: true, mode: '5-or-6-parts', timezone: TIMEZONE });
-    const once = probe.getPattern() === undefined;
-    probe.stop();
-    return once ? 'a date is not a schedule: give a cron expression' : undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
 export function startBackupScheduler(opts: BackupSchedulerOptions): BackupScheduler {
-  const problem = backupScheduleProblem(opts.schedule);
+  const problem = scheduleProblem(opts.schedule);
   if (problem !== undefined) throw backupErrors.STRATA_ERR_BACKUP_BAD_TARGET({ target: `schedule ${opts.schedule}`, reason: problem });
   const logger = opts.logger ?? silentLogger;
   let running: Promise<BackupTickOutcome> | undefined;

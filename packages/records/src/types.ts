@@ -49,21 +49,5 @@ export interface PatientRecord {
   birthYear: number;
 }
 
-/** An admission as stored (one cleaned CSV row without the patient's identity). */
-export interface Admission {
-  id: string;
-  patientId: string;
-  age: number;
-  condition: string;
-  admitted: string;
-  discharged: string;
-  doctor: string;
-  hospital: string;
-  insurer: string;
-  billing: string;
-  room: number;
-  admissionType: string;
-  medication: string;
-  testResult: string;
-  flags: RowFlag[];
-}
+/** An admission as stored: one cleaned CSV row without the patient's identity. */
+export type Admission = Omit<CleanRow, 'name' | 'gender' | 'bloodType'> & { id: string; patientId: string };

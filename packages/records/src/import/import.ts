@@ -94,7 +94,9 @@ export async function importPatients(opts: ImportOptions): Promise<ImportReport>
     }
     opts.onProgress?.({ phase: 'read', rows: rowsRead });
   }
-  const rows = [...byId.values()];
+  // In id order once here: the load and the proof sort again (they need id order whoever calls
+  // them), and sorting a sorted array is a single pass.
+  const rows = [...byId.values()].sort((a, b) => (a.admissionId < b.admissionId ? -1 : 1));
   const read = performance.now();
 
   // Load and proof in one transaction: an import whose proof fails is rolled back, like one that crashes.

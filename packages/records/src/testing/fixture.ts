@@ -11,6 +11,7 @@
  * row, one row with two problems). The last record may or may not end with a line break.
  */
 import { BLOOD_TYPES, CSV_COLUMNS, type CleanRow, type RowFlag, type RowRejection } from '../types.js';
+import { mulberry32 } from '../random.js';
 
 export interface HealthcareFixtureOptions {
   /** Same seed, same file. Default 1. */
@@ -46,17 +47,6 @@ const HOSPITAL_WORDS = ['Sons', 'Group', 'PLC', 'Inc', 'LLC', 'Ltd'];
 
 type Rng = () => number;
 
-/** mulberry32: small, fast, good enough for test data. */
-function rngFor(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(rng: Rng, values: readonly T[]): T => values[Math.floor(rng() * values.length)]!;
 const int = (rng: Rng, min: number, max: number): number => min + Math.floor(rng() * (max - min + 1));
@@ -243,7 +233,7 @@ function lineBreaks(value: string): number {
 
 /** See the module comment. Deterministic for a seed. */
 export function healthcareFixture(options: HealthcareFixtureOptions = {}): HealthcareFixture {
-  const rng = rngFor(options.seed ?? 1);
+  const rng: Rng = mulberry32(options.seed ?? 1);
   const count = options.rows ?? 200;
   const parts: string[] = ['\uFEFF', CSV_COLUMNS.join(','), '\r\n'];
   let line = 2;
