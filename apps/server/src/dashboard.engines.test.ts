@@ -2,13 +2,16 @@
  * The dashboard in a real browser (Debian's Chromium through playwright-core; no browser download)
  * against a real `strata start` process with embedded engines and the demo devices: sign in,
  * live chart, an alert raised by a bad reading and acknowledged in the UI, an API key made in
- * the UI and used to ingest, and a role that may not see patients not seeing them. Screenshots of
- * every page go to bench/results/screenshots/ for a person to look at.
+ * the UI and used to ingest, a role that may not see patients not seeing them, and an analyst
+ * (no latest values) seeing a device's history charts. Screenshots of
+ * every page go to bench/results/screenshots/ for a person to look at, and every page (sign-in
+ * included) is audited with axe-core's WCAG 2 A/AA rules first (audit below).
  *
  * In the `engines` project only (`npm run test:engines`, `npm run test:e2e`): `npm test` needs no browser.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +23,11 @@ const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SHOTS = join(ROOT, 'bench', 'results', 'screenshots');
 const OPERATOR = { username: 'olga', password: 'Operator-pass-42' };
+const ANALYST = { username: 'ana', password: 'Analyst-pass-42' };
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const AXE_TAGS = ['wcag2a', 'wcag2aa'];
+/** axe rule ids tolerated on every page, each with the reason (none today: fix, don't list). */
+const AXE_ALLOWED = new Map<string, string>();
 
 let data: { dir: string; remove(): void };
 let server: ServerProcess;
@@ -37,9 +45,29 @@ async function http(path: string, init: { method?: string; body?: unknown; key?:
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+interface AxeFinding { id: string; impact: string | null; help: string; targets: string[] }
+
+/**
+ * axe-core's WCAG 2 A and AA rules on the page as it is now: fails on any `serious` or `critical`
+ * violation not in AXE_ALLOWED, naming the rule and the elements. Called once a page is ready.
+ */
+async function audit(page: Page, name: string): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async (tags): Promise<AxeFinding[]> => {
+    const g = globalThis as any; // axe and document are the page's (this file is typed without DOM)
+    const result = await g.axe.run(g.document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return result.violations.map((v: any) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n: any) => n.target.join(' ')) }));
+  }, AXE_TAGS);
+  const blocking = found.filter((v) => (v.impact === 'serious' || v.impact === 'critical') && !AXE_ALLOWED.has(v.id));
+  const report = blocking.map((v) => `${v.id} (${v.impact}: ${v.help}) at ${v.targets.slice(0, 5).join(' | ')}${v.targets.length > 5 ? ` and ${v.targets.length - 5} more` : ''}`);
+  expect(report, `axe ${AXE_TAGS.join(' + ')}: serious or critical violations on the ${name} page`).toEqual([]);
+}
+
 async function signIn(context: BrowserContext, username: string, password: string): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${server.url}/`);
+  await page.getByLabel('Username').waitFor();
+  await audit(page, 'login');
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -47,7 +75,9 @@ async function signIn(context: BrowserContext, username: string, password: strin
   return page;
 }
 
+/** Audits the page (audit) and screenshots it: every page a test shows a person is also checked. */
 async function shot(page: Page, name: string): Promise<void> {
+  await audit(page, name);
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
@@ -128,6 +158,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     // The list is live (alerts SSE): the alert shows up without a reload.
     const link = page.getByRole('link', { name: 'E2E line pressure high' });
     await link.waitFor({ timeout: 20_000 });
+    await audit(page, 'alerts list');
     await link.click();
     await page.getByRole('heading', { name: /E2E line pressure high/ }).waitFor();
     await page.getByLabel('Note').fill('checking the pump');
@@ -232,6 +263,26 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
       await op.goto(`${server.url}/#/devices/patient-001`);
       await op.getByText(/no device patient-001/).waitFor();
       await shot(op, 'operator-patient-refused');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows an analyst, who may not read latest values, the history charts of a device', async () => {
+    expect((await http('/v1/users', { method: 'POST', body: { ...ANALYST, role: 'analyst' } })).status).toBe(201);
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    try {
+      const an = await signIn(context, ANALYST.username, ANALYST.password);
+      await an.goto(`${server.url}/#/devices/machine-001`);
+      await an.getByRole('heading', { name: 'machine-001' }).waitFor();
+      await an.getByLabel('1 hour').check();
+      const chart = an.locator('figure.chart', { hasText: 'temperature' });
+      await chart.waitFor({ timeout: 20_000 });
+      // The figure is drawn when the metric is known, before the range's history arrives: wait for it.
+      await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(0);
+      expect(await an.getByText('No readings yet.').count()).toBe(0);
+      expect(await an.getByRole('table', { name: 'Latest values' }).count()).toBe(0);
+      await shot(an, 'analyst-device-detail');
     } finally {
       await context.close();
     }

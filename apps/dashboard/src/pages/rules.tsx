@@ -77,9 +77,12 @@ export default function Rules() {
               aria-invalid={issues.length > 0 ? true : undefined} aria-describedby={issues.length > 0 ? 'rule-issues' : undefined} />
           </label>
           {issues.length > 0 && (
-            <ul id="rule-issues" className="issues" role="alert" aria-label="Problems in the rule">
-              {issues.map((i, n) => <li key={n}><code>{i.path || '/'}</code> {i.message}</li>)}
-            </ul>
+            // The alert role on a wrapper, not on the <ul>: a role there would take its list semantics (axe: listitem).
+            <div id="rule-issues" role="alert" aria-label="Problems in the rule">
+              <ul className="issues">
+                {issues.map((i, n) => <li key={n}><code>{i.path || '/'}</code> {i.message}</li>)}
+              </ul>
+            </div>
           )}
           {error && <p className="error" role="alert">{error}</p>}
           <div className="buttons">
