@@ -1,0 +1,33 @@
+/**
+ * Bin edges for a numeric column: with at most `maxBins` distinct values, the midpoints between
+ * them (each value its own bin); otherwise the quantile cut points, duplicates dropped. Bin b holds
+ * `edges[b-1] < x <= edges[b]` (bin 0: x <= edges[0]; bin edges.length: above the last edge).
+ */
+export function binEdges(values: ArrayLike<number>, maxBins: number): number[] {
+  const sorted = Float64Array.from(values).sort();
+  const distinct: number[] = [];
+  for (const v of sorted) if (distinct.length === 0 || distinct[distinct.length - 1] !== v) distinct.push(v);
+  if (distinct.length <= maxBins) return distinct.slice(0, -1).map((v, i) => (v + distinct[i + 1]!) / 2);
+  const edges: number[] = [];
+  for (let k = 1; k < maxBins; k++) {
+    const q = sorted[Math.floor((k * sorted.length) / maxBins) - 1]!;
+    // Cut between q and the next distinct value, so the edge never equals a training value.
+    const next = sorted.find((v) => v > q);
+    if (next === undefined) break;
+    const edge = (q + next) / 2;
+    if (edges.length === 0 || edge > edges[edges.length - 1]!) edges.push(edge);
+  }
+  return edges;
+}
+
+/** The bin of x for these edges (binary search). */
+export function binOf(edges: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (x <= edges[mid]!) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
