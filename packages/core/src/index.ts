@@ -17,3 +17,4 @@ export { Sleeps } from './sleeps.js';
 export { Subscription } from './subscription.js';
 export type { SubscriptionEndReason } from './subscription.js';
 export * as envelope from './envelope.js';
+export { mulberry32 } from './random.js';

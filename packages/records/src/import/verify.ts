@@ -7,14 +7,13 @@
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import { envelope } from '@strata/core';
+import { envelope, mulberry32 } from '@strata/core';
 import { sumDecimals } from '../csv/decimal.js';
 import type { RecordKeys } from '../keys.js';
 import type { RecordsDb } from '../schema.js';
 import type { CleanRow } from '../types.js';
 import { birthYear } from './ids.js';
 import type { SourceRow } from './load.js';
-import { mulberry32 } from '../random.js';
 
 export interface IntegrityCheck {
   name: string;

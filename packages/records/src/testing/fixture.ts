@@ -10,8 +10,8 @@
  * line; exact duplicate rows; and one invalid row of each kind (every column, a short and a long
  * row, one row with two problems). The last record may or may not end with a line break.
  */
+import { mulberry32 } from '@strata/core';
 import { BLOOD_TYPES, CSV_COLUMNS, type CleanRow, type RowFlag, type RowRejection } from '../types.js';
-import { mulberry32 } from '../random.js';
 
 export interface HealthcareFixtureOptions {
   /** Same seed, same file. Default 1. */

@@ -1,4 +1,7 @@
-/** mulberry32: a small seeded generator (samples a verification can repeat, test data). Not for secrets. */
+/**
+ * mulberry32: a small seeded generator, the same stream for a seed on every platform (samples a
+ * verification can repeat, model training, test data). Not for secrets.
+ */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
