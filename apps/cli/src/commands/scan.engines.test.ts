@@ -38,8 +38,12 @@ afterAll(async () => moto?.close());
 interface Event {
   class_uid: number;
   metadata: { version: string; correlation_uid: string };
-  resources: { uid: string; type: string; tags?: { name: string; value: string }[] }[];
+  /** Inventory Info (OCSF 1.4.0): the resources listed. */
+  resources: Resource[];
+  /** Compliance Finding (OCSF 1.1.0): the one resource judged. */
+  resource: Resource;
 }
+type Resource = { uid: string; type: string; tags?: { name: string; value: string }[] };
 
 const scan = (...extra: string[]) =>
   strata(['scan', 'aws', '--regions', REGION, '--services', 's3,ec2', '--endpoint', account.endpoint, '--home-region', REGION, '--format', 'ocsf', ...extra], {
@@ -69,7 +73,7 @@ describe('strata scan aws --format ocsf against moto', () => {
     const uids = inventory.map((e) => e.resources[0]!.uid);
     expect(new Set(uids).size).toBe(uids.length); // one event per resource
     // Every resource a finding is about is in the inventory, and so is what the fixture made.
-    for (const f of events.slice(0, firstInventory)) expect(uids).toContain(f.resources[0]!.uid);
+    for (const f of events.slice(0, firstInventory)) expect(uids).toContain(f.resource.uid);
     expect(uids).toContain(`arn:aws:s3:::${bucket}`);
     const volume = inventory.find((e) => e.resources[0]!.uid.endsWith(`:volume/${volumeId}`));
     expect(volume?.resources[0]).toMatchObject({ type: 'AWS::EC2::Volume', tags: [{ name: 'team', value: 'ops' }] });
