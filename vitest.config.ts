@@ -11,6 +11,7 @@ const STORE_SUITES = [
   'apps/server/src/routes/*.test.ts',
   'packages/rules/src/definition/registry.test.ts',
   'packages/rules/src/alerts/*.test.ts',
+  'packages/ml/src/registry/registry.test.ts',
 ];
 
 export default defineConfig({

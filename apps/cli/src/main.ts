@@ -9,6 +9,7 @@ import { registerScan } from './commands/scan.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImport } from './commands/import.js';
 import { registerBackup, registerRestore } from './commands/backup.js';
+import { registerMl } from './commands/ml.js';
 import { run } from './run.js';
 
 // The only place that reads process.env: commands get it and pass it to loadConfig.
@@ -27,6 +28,7 @@ registerDoctor(program, process.env);
 registerImport(program, process.env);
 registerBackup(program, process.env);
 registerRestore(program, process.env);
+registerMl(program, process.env);
 
 await run(async () => {
   try {

@@ -14,6 +14,7 @@ import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { registerOpenApi } from './openapi.js';
 import { deviceRoutes } from './routes/devices.js';
+import { predictionRoutes } from './routes/predictions.js';
 import { auditRoutes } from './routes/audit.js';
 import { liveRoutes } from './routes/live.js';
 import { queryRoutes } from './routes/query.js';
@@ -24,6 +25,7 @@ import { overviewRoutes } from './routes/overview.js';
 import { patientRoutes } from './routes/patients.js';
 import { scanRoutes } from './routes/scans.js';
 import { recordRoutes, type RecordsRouteOptions } from './routes/records.js';
+import { mlRoutes, type MlRouteOptions } from './routes/ml.js';
 import { webRoutes } from './web.js';
 
 export interface AppOptions {
@@ -54,6 +56,8 @@ export interface AppOptions {
   rules?: { registry: RuleRegistry; feed: AlertFeed; onChange?: () => void };
   /** Patient records (`/v1/patients`, `/v1/admissions`, `/v1/imports`); without it those routes are absent. */
   records?: Omit<RecordsRouteOptions, 'db'>;
+  /** Predictive maintenance (`POST /v1/predict`, `/v1/ml/models`): the model registry; without it those routes are absent. */
+  ml?: Omit<MlRouteOptions, 'db'>;
   /** Days of rollups the state consumer keeps: series before that come from the lake. */
   rollupRetentionDays?: number;
   metrics: Metrics;
@@ -165,11 +169,13 @@ async function registerApi(app: FastifyInstance, opts: AppOptions): Promise<void
   await app.register(adminRoutes, { directory: opts.auth.directory, db: opts.db, stream: opts.stream, store: opts.store, flushTimeoutMs: opts.flushTimeoutMs ?? 30_000, ...(opts.delivery && { delivery: opts.delivery }) });
   const known = opts.knownDevices;
   await app.register(deviceRoutes, { db: opts.db, ...(known && { onCreated: (id: string) => known.add(id) }), ...(opts.lake && { lake: opts.lake }), ...(opts.rollupRetentionDays !== undefined && { rollupRetentionDays: opts.rollupRetentionDays }) });
+  await app.register(predictionRoutes, { db: opts.db, ...(opts.lake && { lake: opts.lake }) });
   await app.register(auditRoutes, { db: opts.db });
   await app.register(overviewRoutes, { db: opts.db, stream: opts.stream, store: opts.store, topic: 'telemetry', lagTopics: ['telemetry', 'alerts', 'findings', 'inventory'] });
   await app.register(patientRoutes, { db: opts.db });
   await app.register(scanRoutes, { db: opts.db, stream: opts.stream });
   if (opts.records) await app.register(recordRoutes, { db: opts.db, ...opts.records, afterErase: () => opts.auth.directory.reload() });
+  if (opts.ml) await app.register(mlRoutes, { db: opts.db, ...opts.ml });
   if (opts.live) await app.register(liveRoutes, { hub: opts.live, db: opts.db, directory: opts.auth.directory });
   if (opts.lake) await app.register(queryRoutes, { lake: opts.lake, db: opts.db });
   if (opts.rules) {

@@ -135,7 +135,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('link', { name: 'machine-001' }).click();
     await page.getByRole('heading', { name: 'machine-001' }).waitFor();
     await page.getByText('receiving live readings').waitFor({ timeout: 20_000 });
-    const chart = page.locator('figure.chart', { hasText: 'temperature' });
+    const chart = page.locator('figure.chart[aria-label^="temperature:"]');
     await chart.waitFor();
     const before = Number(await chart.getAttribute('data-points'));
     await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(before + 1);
@@ -208,8 +208,18 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByTestId('news2-current').waitFor({ timeout: 20_000 });
     expect(await page.getByTestId('news2-current').textContent()).toMatch(/Clinical response/);
     await shot(page, 'patients');
-    await page.goto(`${server.url}/#/machines`);
+    // A failure prediction for machine-003, as the state consumer keeps the scoring role's
+    // events: latest values of failure_probability and failure_predicted. Ingested as telemetry
+    // here (the test cannot append to the server's predictions topic, and no model is trained).
+    expect((await http('/v1/ingest', { method: 'POST', body: [{ device: 'machine-003', metrics: { failure_probability: 0.87, failure_predicted: 1 }, tags: { kind: 'machine' } }] })).status).toBe(200);
+    await expect.poll(async () => (await http('/v1/predictions/latest?kind=machine')).body.predictions.map((p: { device: string }) => p.device), { timeout: 20_000 }).toContain('machine-003');
+    await page.goto(`${server.url}/#/machines/machine-003`);
     await page.locator('figure.chart').first().waitFor();
+    await expect.poll(() => page.getByTestId('prediction-machine-003').textContent()).toMatch(/failure risk 87%.*failure predicted/);
+    expect(await page.getByTestId('prediction-machine-001').textContent()).toBe('no model');
+    await page.getByRole('heading', { name: 'Failure prediction' }).waitFor();
+    expect(await page.getByTestId('prediction-probability').textContent()).toMatch(/^87%/);
+    await expect.poll(() => page.getByRole('figure', { name: /^failure_probability/ }).count()).toBeGreaterThan(0);
     await shot(page, 'machines');
   });
 
@@ -276,7 +286,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
       await an.goto(`${server.url}/#/devices/machine-001`);
       await an.getByRole('heading', { name: 'machine-001' }).waitFor();
       await an.getByLabel('1 hour').check();
-      const chart = an.locator('figure.chart', { hasText: 'temperature' });
+      const chart = an.locator('figure.chart[aria-label^="temperature:"]');
       await chart.waitFor({ timeout: 20_000 });
       // The figure is drawn when the metric is known, before the range's history arrives: wait for it.
       await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(0);

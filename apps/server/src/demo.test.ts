@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { DEFAULT_INGEST_LIMITS } from '@strata/core';
 import { IngestService } from '@strata/ingest';
+import { AI4I_ONLINE } from '@strata/ml';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { tempDir } from '@strata/testkit';
 import { startDemo } from './demo.js';
@@ -36,8 +37,13 @@ describe('demo devices', () => {
     for (const e of events) {
       expect(e.source).toBe('demo');
       if (e.device.startsWith('machine-')) {
-        expect(Object.keys(e.metrics).sort()).toEqual(['rpm', 'temperature', 'vibration']);
+        expect(Object.keys(e.metrics).sort()).toEqual(['air_temperature_k', 'process_temperature_k', 'rpm', 'temperature', 'tool_wear_min', 'torque_nm', 'vibration']);
         expect(e.metrics.rpm).toBeGreaterThan(500);
+        // What a bootstrapped AI4I model reads from a machine: every input metric, and its type as a tag.
+        expect(Object.values(AI4I_ONLINE.metrics).filter((m) => !(m in e.metrics))).toEqual([]);
+        expect(['L', 'M', 'H']).toContain(e.tags.type);
+        expect(e.metrics.tool_wear_min).toBeGreaterThanOrEqual(0);
+        expect(e.metrics.tool_wear_min).toBeLessThan(200);
       } else {
         expect(Object.keys(e.metrics).sort()).toEqual(['heart_rate', 'respiration_rate', 'spo2', 'temperature']);
         expect(e.metrics.spo2).toBeLessThanOrEqual(100);

@@ -1,6 +1,6 @@
 export { buildApp } from './app.js';
 export type { AppOptions } from './app.js';
-export { startPlatform, TELEMETRY_TOPIC } from './platform.js';
+export { startPlatform, TELEMETRY_TOPIC, PLATFORM_TOPICS } from './platform.js';
 export type { Platform } from './platform.js';
 export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';

@@ -4,6 +4,7 @@ import type { Stream } from '@strata/stream';
 import type { Delivery, Lakehouse } from '@strata/lake';
 import type { Notifier, OutboxPublisher, RulesConsumer } from '@strata/rules';
 import type { StateConsumer } from '@strata/db';
+import type { ScoringRole } from './scoring/scoring.js';
 
 /** Why an ingest request was refused; bounded, so it can be a label. */
 export type IngestRejectReason = 'invalid' | 'too_large' | 'media_type' | 'unauthorized' | 'forbidden' | 'forbidden_device' | 'unknown_device' | 'rate_limited' | 'unavailable';
@@ -22,7 +23,7 @@ export interface Metrics {
  * status codes, reasons, consumer groups; never a device id. One registry per app instance so
  * tests can build many.
  */
-export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer; lake?: Lakehouse; rules?: { consumer: RulesConsumer; notifier: Notifier; publisher: OutboxPublisher } }): Metrics {
+export function createMetrics(deps: { stream: Stream; topics: string[]; delivery?: Delivery; state?: StateConsumer; lake?: Lakehouse; rules?: { consumer: RulesConsumer; notifier: Notifier; publisher: OutboxPublisher }; scoring?: ScoringRole }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'strata_' });
   // prom-client names these gauges `_total`, which promtool rejects as counter-like: drop them.
@@ -139,6 +140,64 @@ export function createMetrics(deps: { stream: Stream; topics: string[]; delivery
       registers: [registry],
       collect() {
         this.set(rules.notifier.stats().queued);
+      },
+    });
+  }
+
+  const scoring = deps.scoring;
+  if (scoring) {
+    const fromStats = countersOf(() => scoring.stats());
+    fromStats('strata_ml_scored_events_total', 'Telemetry events scored by the active model.', (s) => s.events);
+    fromStats('strata_ml_predictions_total', 'Predictions appended to the predictions topic (one per machine and closed bucket).', (s) => s.predictions);
+    fromStats('strata_ml_predicted_failures_total', 'Predictions at or above the model threshold (failure_predicted = 1).', (s) => s.predictedFailures);
+    fromStats('strata_ml_invalid_records_total', 'Telemetry records scoring skipped as not events, or the scorer refused.', (s) => s.invalid);
+    fromStats('strata_ml_ignored_records_total', 'Telemetry records scoring ignored: replayed history, its own output, devices that are not machines.', (s) => s.ignored);
+    fromStats('strata_ml_evicted_devices_total', 'Machines the scorer forgot: partition taken by another member, or idle longer than the warm-up.', (s) => s.evicted);
+    new Counter({
+      name: 'strata_ml_skipped_rows_total',
+      help: 'Closed buckets not scored because their feature row could not be built, by reason (the missing feature, warm-up, …; bounded by the model schema).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(scoring.stats().skippedBy)) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'strata_ml_scorer_devices',
+      help: 'Machines the scorer holds state for (this member).',
+      registers: [registry],
+      collect() {
+        this.set(scoring.stats().devices);
+      },
+    });
+    new Gauge({
+      name: 'strata_ml_scoring_lag_records',
+      help: 'Telemetry records not yet scored (refreshed every ml.refreshSeconds).',
+      registers: [registry],
+      collect() {
+        this.set(scoring.stats().lagRecords);
+      },
+    });
+    new Gauge({
+      name: 'strata_ml_feature_psi',
+      help: 'Population stability index of each model input between its training reference and the last ml.driftWindow scored rows (> 0.2: drift).',
+      labelNames: ['model', 'feature'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = scoring.stats();
+        const model = s.model?.split('@')[0];
+        if (model === undefined) return;
+        for (const [feature, psi] of Object.entries(s.drift)) this.set({ model, feature }, psi);
+      },
+    });
+    new Gauge({
+      name: 'strata_ml_drift_alert_open',
+      help: '1 while the ml-drift alert of the scoring model is open.',
+      registers: [registry],
+      collect() {
+        this.set(scoring.stats().driftAlertOpen ? 1 : 0);
       },
     });
   }

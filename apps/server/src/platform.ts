@@ -4,20 +4,24 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Role, StrataConfig } from '@strata/config';
+import { PREDICTIONS_TOPIC } from '@strata/core';
 import { allows, AuthDirectory, ensureAdminKey, importLegacyKeyLog, RateLimiter, Sessions } from '@strata/auth';
 import { KnownDevices, lakeDevices, openDatabaseThread, platformSecret, startStateConsumer, type Db, type StateConsumer } from '@strata/db';
 import { IngestService, ParsePool, startMqttBridge, startMqttBroker, type MqttAuthenticate } from '@strata/ingest';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { Lakehouse, startDelivery, startLakeScheduler, type Delivery } from '@strata/lake';
-import { AlertFeed, OutboxPublisher, RuleRegistry, startNotifier, startRulesConsumer, type Notifier, type RulesConsumer } from '@strata/rules';
+import { AlertFeed, isPredictionRule, OutboxPublisher, RuleRegistry, ruleSubset, startNotifier, startRulesConsumer, type Notifier, type RulesConsumer } from '@strata/rules';
 import { buildApp, type AppOptions } from './app.js';
 import { startLakeErasure } from './lake-erasure.js';
 import { createBackup, openTarget, pruneBackups, s3TargetOptions, startBackupScheduler } from '@strata/backup';
 import { erasedDeviceIds, loadRecordKeys, resolveMasterKey, type RecordsDb } from '@strata/records';
+import { ModelRegistry, type MlDb } from '@strata/ml';
 import { LiveHub } from './live-hub.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startDemo } from './demo.js';
+import { startScoringRole } from './scoring/role.js';
+import type { ScoringRole } from './scoring/scoring.js';
 import { DASHBOARD_DIST } from './web.js';
 
 export const TELEMETRY_TOPIC = 'telemetry';
@@ -26,6 +30,10 @@ export const ALERTS_TOPIC = 'alerts';
 export const FINDINGS_TOPIC = 'findings';
 /** The resource inventory of each scan (OCSF Cloud Resources Inventory Info events). */
 export const INVENTORY_TOPIC = 'inventory';
+/** Failure predictions of the scoring role: telemetry-shaped events, keyed by device (names: @strata/core `PREDICTION`; docs/ml.md). */
+export { PREDICTIONS_TOPIC };
+/** Every topic the platform creates: what a backup records the consumer positions of. */
+export const PLATFORM_TOPICS: readonly string[] = [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC, PREDICTIONS_TOPIC];
 
 export interface Platform {
   /** Base URL the HTTP server listens on (every process has one: /health, /ready, /metrics). */
@@ -42,8 +50,12 @@ export interface Platform {
   state?: StateConsumer;
   /** The lakehouse, when the `lake` role runs here (and `lake.enabled`). */
   lake?: Lakehouse;
-  /** The rules role and its notifier, when the `rules` role runs here (and `rules.enabled`). */
-  rules?: { consumer: RulesConsumer; notifier: Notifier; registry: RuleRegistry };
+  /** The state consumer of the predictions topic (failure probabilities as latest values and rollups), with the `state` role. */
+  predictionsState?: StateConsumer;
+  /** The rules role and its notifier, when the `rules` role runs here (and `rules.enabled`): `consumer` on telemetry, `predictions` on the predictions topic (prediction rules only). */
+  rules?: { consumer: RulesConsumer; predictions: RulesConsumer; notifier: Notifier; registry: RuleRegistry };
+  /** The scoring role, when it runs here (and `ml.enabled`). */
+  scoring?: ScoringRole;
   /** The MQTT broker's port, when the `ingest` role runs it here (`mqtt.enabled`). */
   mqttPort?: number;
   auth: AppOptions['auth'];
@@ -75,7 +87,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
   try {
     const stream = await openStreamEngine(config, logger.child({ component: 'stream' }));
     closers.push(() => stream.close());
-    for (const topic of [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC]) {
+    for (const topic of PLATFORM_TOPICS) {
       await stream.ensureTopic(topic, {
         partitions: config.stream.partitions,
         retentionMs: config.stream.retentionMs,
@@ -104,7 +116,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     });
 
-    // Every topic reaches the lake's raw zone: telemetry, alert events, scan findings and inventory, for history and analysis.
+    // Every topic reaches the lake's raw zone: telemetry, alert events, scan findings, inventory and predictions, for history and analysis.
     const deliver = async (topic: string): Promise<Delivery> => {
       const d = await startDelivery({
         stream,
@@ -124,6 +136,7 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       await deliver(ALERTS_TOPIC);
       await deliver(FINDINGS_TOPIC);
       await deliver(INVENTORY_TOPIC);
+      await deliver(PREDICTIONS_TOPIC);
     }
     let state: StateConsumer | undefined;
     if (has('state')) {
@@ -140,6 +153,21 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       const started = state;
       closers.push(() => started.stop());
     }
+    // Predictions are telemetry-shaped: failure_probability becomes a latest value and rollups of the machine.
+    const predictionsState = has('state')
+      ? await startStateConsumer({
+          db,
+          applier,
+          stream,
+          topic: PREDICTIONS_TOPIC,
+          group: 'state-predictions',
+          maxBatchEvents: config.state.maxBatchEvents,
+          maxWaitMs: config.state.maxWaitMs,
+          rollupRetentionDays: config.state.rollupRetentionDays,
+          logger: logger.child({ component: 'state', topic: PREDICTIONS_TOPIC }),
+        })
+      : undefined;
+    if (predictionsState) closers.push(() => predictionsState.stop());
     // The API queries the lake too: without the lake role here, it opens the lake for queries only.
     const lake = config.lake.enabled && (has('lake') || has('api')) ? await startLake(config, { store, db, jobs: has('lake') }, logger.child({ component: 'lake' })) : undefined;
     if (lake) {
@@ -153,25 +181,30 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
     const registry = alerting
       ? await RuleRegistry.open({ db, files: config.rules.files, presets: config.rules.presets, channels: new Set(Object.keys(config.notifications.channels)), logger: logger.child({ component: 'rules' }) })
       : undefined;
-    // Alert events leave the outbox from here: the rules role's changes and the API's acknowledgements.
-    const publisher = alerting ? new OutboxPublisher({ db, stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) }) : undefined;
+    const scoringOn = has('scoring') && config.ml.enabled;
+    // Alert events leave the outbox from here: the rules role's changes, the scoring role's drift alerts and the API's acknowledgements.
+    const publisher = alerting || scoringOn ? new OutboxPublisher({ db, stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) }) : undefined;
     if (publisher) closers.push(() => publisher.stop());
     const rules = registry && publisher && has('rules') && config.rules.enabled ? await startRules(config, { db, stream, registry, publisher }, logger) : undefined;
     if (rules) {
       closers.push(() => rules.notifier.stop());
       closers.push(() => rules.consumer.stop());
+      closers.push(() => rules.predictions.stop());
     }
+    const scoring = scoringOn ? await startScoringRole(config, { db, stream, store, topic: TELEMETRY_TOPIC, predictionsTopic: PREDICTIONS_TOPIC, ...(publisher && { publisher }) }, logger.child({ component: 'scoring' })) : undefined;
+    if (scoring) closers.push(() => scoring.stop());
     const feed = has('api') ? new AlertFeed({ stream, topic: ALERTS_TOPIC, logger: logger.child({ component: 'alerts' }) }) : undefined;
     if (feed) closers.push(() => feed.close());
     const known = has('ingest') && config.devices.registration === 'known-only' ? await KnownDevices.open({ db, logger: logger.child({ component: 'devices' }) }) : undefined;
     if (known) closers.push(async () => known.close());
     const metrics = createMetrics({
       stream,
-      topics: [TELEMETRY_TOPIC, ALERTS_TOPIC],
+      topics: [TELEMETRY_TOPIC, ALERTS_TOPIC, PREDICTIONS_TOPIC],
       ...(delivery && { delivery }),
       ...(state && { state }),
       ...(lake?.scheduler && { lake: lake.lakehouse }),
       ...(rules && publisher && { rules: { consumer: rules.consumer, notifier: rules.notifier, publisher } }),
+      ...(scoring && { scoring }),
     });
     const ingest = has('ingest') ? startIngest(config, { stream, metrics, ...(known && { known }) }, logger, closers) : undefined;
     const auth = {
@@ -191,6 +224,8 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
           ...(lakeErasure && { eraseLake: async (ids: string[]) => (await delivery?.flush(), lakeErasure.erase(ids)) }),
         }
       : undefined;
+    // The model registry behind /v1/predict and /v1/ml/models: artifacts in the object store, rows in the database.
+    const ml = has('api') ? { registry: new ModelRegistry({ db: db.kysely as unknown as MlDb, store }), defaultModel: config.ml.model } : undefined;
     const live = has('api') ? new LiveHub({ stream, topic: TELEMETRY_TOPIC, logger: logger.child({ component: 'live' }) }) : undefined;
     if (live) closers.push(() => live.close());
     const app = await buildApp({
@@ -203,13 +238,14 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       api: has('api'),
       // Ingest works on while the object store or the database is down (keys are cached): a load
       // balancer must not take it out for them.
-      readiness: { store: has('delivery') || has('lake') || has('api'), db: has('state') || has('rules') || has('lake') || has('api') },
+      readiness: { store: has('delivery') || has('lake') || has('api') || has('scoring'), db: has('state') || has('rules') || has('scoring') || has('lake') || has('api') },
       ...(live && { live }),
       ...(known && { knownDevices: known }),
       ...(delivery && { delivery }),
       ...(lake && { lake: lake.lakehouse }),
       ...(registry && feed && { rules: { registry, feed, onChange: () => publisher?.poke() } }),
       ...(records && { records }),
+      ...(ml && { ml }),
       rollupRetentionDays: config.state.rollupRetentionDays,
       ...(has('web') && { web: { root: DASHBOARD_DIST } }),
       bodyLimitBytes: config.http.bodyLimitBytes,
@@ -240,8 +276,10 @@ export async function startPlatform(config: StrataConfig, logger: Logger, opts: 
       stop: closeAll,
       ...(delivery && { delivery }),
       ...(state && { state }),
+      ...(predictionsState && { predictionsState }),
       ...(lake?.scheduler && { lake: lake.lakehouse }),
       ...(rules && registry && { rules: { ...rules, registry } }),
+      ...(scoring && { scoring }),
       ...(mqttPort !== undefined && { mqttPort }),
       ...(newAdminKey && { newAdminKey }),
     };
@@ -395,7 +433,7 @@ async function startBackups(config: StrataConfig, deps: { db: Db; store: ObjectS
       createBackup({
         db: deps.db,
         lake: deps.store,
-        stream: { stream: deps.stream, topics: [TELEMETRY_TOPIC, ALERTS_TOPIC, FINDINGS_TOPIC, INVENTORY_TOPIC] },
+        stream: { stream: deps.stream, topics: PLATFORM_TOPICS },
         masterKey: resolveMasterKey({ configured: config.records.masterKey, dataDir: config.dataDir, create: true }),
         target,
         logger,
@@ -407,17 +445,34 @@ async function startBackups(config: StrataConfig, deps: { db: Db; store: ObjectS
 }
 
 /**
- * The `rules` role: telemetry → rule engine → alerts, and the notifier sending alert events to
+ * The `rules` role: telemetry → rule engine → alerts, predictions → prediction rules → alerts
+ * (each its own consumer group, snapshots and offsets), and the notifier sending alert events to
  * the configured channels.
  */
 async function startRules(config: StrataConfig, deps: { db: Db; stream: Stream; registry: RuleRegistry; publisher: OutboxPublisher }, logger: Logger) {
   const consumer = await startRulesConsumer({
     ...deps,
+    registry: ruleSubset(deps.registry, (rule) => !isPredictionRule(rule)),
     topic: TELEMETRY_TOPIC,
     snapshotMs: config.rules.snapshotMs,
     tickMs: config.rules.tickMs,
     logger: logger.child({ component: 'rules' }),
   });
+  let predictions: RulesConsumer;
+  try {
+    predictions = await startRulesConsumer({
+      ...deps,
+      registry: ruleSubset(deps.registry, isPredictionRule),
+      topic: PREDICTIONS_TOPIC,
+      group: 'rules-predictions',
+      snapshotMs: config.rules.snapshotMs,
+      tickMs: config.rules.tickMs,
+      logger: logger.child({ component: 'rules', topic: PREDICTIONS_TOPIC }),
+    });
+  } catch (err) {
+    await consumer.stop();
+    throw err;
+  }
   try {
     const { channels, smtp, retry } = config.notifications;
     const notifier = await startNotifier({
@@ -430,9 +485,9 @@ async function startRules(config: StrataConfig, deps: { db: Db; stream: Stream; 
       settingsFor: (id, version) => deps.registry.settingsFor(id, version),
       logger: logger.child({ component: 'notify' }),
     });
-    return { consumer, notifier };
+    return { consumer, predictions, notifier };
   } catch (err) {
-    await consumer.stop();
+    await Promise.all([consumer.stop(), predictions.stop()]);
     throw err;
   }
 }

@@ -8,19 +8,19 @@ const ALL: Permission[] = [
   'ingest', 'devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live',
   'keys:manage', 'users:manage', 'audit:read', 'admin:ops', 'metrics:read', 'lake:query',
   'rules:read', 'rules:write', 'alerts:read', 'alerts:manage', 'notifications:manage', 'session',
-  'records:read', 'records:anonymised', 'records:manage',
+  'records:read', 'records:anonymised', 'records:manage', 'ml:predict', 'ml:read', 'ml:manage',
 ];
 const ROLE_ALLOWS: Record<Role, Permission[]> = {
   admin: ALL,
-  operator: ['devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'rules:read', 'rules:write', 'alerts:read', 'alerts:manage', 'notifications:manage', 'session'],
+  operator: ['devices:read', 'devices:write', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'rules:read', 'rules:write', 'alerts:read', 'alerts:manage', 'notifications:manage', 'session', 'ml:predict', 'ml:read'],
   clinician: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'rules:read', 'alerts:read', 'alerts:manage', 'session', 'records:read', 'records:anonymised'],
-  analyst: ['devices:read', 'telemetry:series', 'lake:query', 'session', 'records:anonymised'],
+  analyst: ['devices:read', 'telemetry:series', 'lake:query', 'session', 'records:anonymised', 'ml:read'],
 };
 const SCOPE_ALLOWS: Record<KeyScope, Permission[]> = {
   admin: ALL.filter((p) => p !== 'session'),
   ingest: ['ingest'],
-  read: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'lake:query', 'rules:read', 'alerts:read', 'records:anonymised'],
-  predict: [],
+  read: ['devices:read', 'telemetry:latest', 'telemetry:series', 'telemetry:live', 'lake:query', 'rules:read', 'alerts:read', 'records:anonymised', 'ml:read'],
+  predict: ['ml:predict'],
   metrics: ['metrics:read'],
 };
 

@@ -43,6 +43,9 @@ export type Permission =
   | 'records:read'
   | 'records:anonymised'
   | 'records:manage'
+  | 'ml:predict'
+  | 'ml:read'
+  | 'ml:manage'
   | 'session';
 
 export type Caller =
@@ -80,6 +83,11 @@ export const PERMISSIONS: Readonly<Record<Permission, Grant>> = deepFreeze({
   'records:read':     { roles: ['admin', 'clinician'],            scopes: ['admin'] },
   'records:anonymised': { roles: ['admin', 'clinician', 'analyst'], scopes: ['admin', 'read'] },
   'records:manage':   { roles: ['admin'],                         scopes: ['admin'] },
+  // Predictive maintenance (issue 9): scoring for operators and `predict` keys (seed 004's
+  // X-API-Key), the registry's metadata for analysts too, activating a version for admins.
+  'ml:predict':       { roles: ['admin', 'operator'],             scopes: ['admin', 'predict'] },
+  'ml:read':          { roles: ['admin', 'operator', 'analyst'],  scopes: ['admin', 'read'] },
+  'ml:manage':        { roles: ['admin'],                         scopes: ['admin'] },
   'session':          { roles: ALL_ROLES,                         scopes: [] },
 });
 

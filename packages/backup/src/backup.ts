@@ -51,7 +51,7 @@ export interface BackupOptions {
   /** The lake's object store. */
   lake: ObjectStore;
   /** The stream and the topics whose consumer groups' positions are recorded. */
-  stream?: { stream: Stream; topics: string[] };
+  stream?: { stream: Stream; topics: readonly string[] };
   masterKey: Buffer;
   target: BackupTarget;
   logger?: Logger;
@@ -75,7 +75,7 @@ export interface BackupReport {
 
 const since = (started: number): number => Math.round((performance.now() - started) / 10) / 100;
 
-async function streamPositions(stream: Stream, topics: string[]): Promise<StreamPositions> {
+async function streamPositions(stream: Stream, topics: readonly string[]): Promise<StreamPositions> {
   const takenAt = new Date().toISOString();
   const out: StreamPositions['topics'] = [];
   for (const topic of topics) {

@@ -87,6 +87,13 @@ describe('loadConfig', () => {
     expect(message).toMatch(/retentionDays.*platinum|platinum/);
   });
 
+  it('gives the ml section its defaults and takes it from the environment', () => {
+    expect(loadConfig().ml).toEqual({ enabled: true, model: 'pm', driftThreshold: 0.2, driftWindow: 1000, refreshSeconds: 5 });
+    const c = loadConfig({ env: { STRATA_ML__DRIFT_THRESHOLD: '0.25', STRATA_ML__DRIFT_WINDOW: '500', STRATA_ML__MODEL: 'press-failure', STRATA_ML__ENABLED: 'false' } });
+    expect(c.ml).toMatchObject({ enabled: false, model: 'press-failure', driftThreshold: 0.25, driftWindow: 500 });
+    expect(() => loadConfig({ overrides: { 'ml.driftThreshold': 0, 'ml.driftWindow': 10, 'ml.model': 'Bad Name' } })).toThrow(/ml\/driftThreshold.*ml\/driftWindow.*ml\/model|ml\/model.*ml\/drift/s);
+  });
+
   it('reports an unreadable or malformed file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'strata-config-'));
     expect(() => loadConfig({ file: join(dir, 'missing.yaml') })).toThrow(/cannot read config file/);
@@ -112,7 +119,7 @@ describe('loadConfig', () => {
     expect(c.environment).toBe('prod');
     expect(c.stream.nats).toEqual({ servers: ['nats://a:4222', 'nats://b:4222'], replicas: 3 });
     expect(c.storage.s3).toMatchObject({ bucket: 'strata-lake', region: 'us-east-1', forcePathStyle: true });
-    expect(loadConfig().roles).toEqual(['ingest', 'delivery', 'state', 'rules', 'lake', 'api', 'web']);
+    expect(loadConfig().roles).toEqual(['ingest', 'delivery', 'state', 'rules', 'scoring', 'lake', 'api', 'web']);
   });
 
   it('refuses settings that do not make a deployment together', () => {

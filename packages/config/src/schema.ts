@@ -19,7 +19,7 @@ const QuietHours = Type.Object(
 );
 
 /** What one `strata start` process runs; a deployment spreads them over processes and machines. */
-export const ROLES = ['ingest', 'delivery', 'state', 'rules', 'lake', 'api', 'web'] as const;
+export const ROLES = ['ingest', 'delivery', 'state', 'rules', 'scoring', 'lake', 'api', 'web'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Every setting, with its default. Nothing else in Strata reads `process.env`. */
@@ -182,6 +182,16 @@ export const ConfigSchema = Type.Object(
         files: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Rule files (YAML or JSON) or directories of them.' }),
         snapshotMs: Type.Integer({ minimum: 1000, default: RULES_DEFAULTS.snapshotMs, description: 'How often rule state is saved: a restart replays at most about this much telemetry.' }),
         tickMs: Type.Integer({ minimum: 100, default: RULES_DEFAULTS.tickMs, description: 'Heartbeat (missing data) check period.' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    ml: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run the scoring role (telemetry → failure predictions on topic predictions, drift gauges and alerts) in `strata start`. Without an active model it idles.' }),
+        model: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', default: 'pm', description: 'Name of the registered model whose active version scores.' }),
+        driftThreshold: Type.Number({ exclusiveMinimum: 0, default: 0.2, description: 'A feature whose PSI (reference vs the last driftWindow scored rows) exceeds this raises an ml-drift alert; it resolves once every feature is back under.' }),
+        driftWindow: Type.Integer({ minimum: 50, maximum: 1_000_000, default: 1000, description: 'Scored rows in the sliding window PSI is computed over.' }),
+        refreshSeconds: Type.Number({ minimum: 0.1, maximum: 3600, default: 5, description: 'How often the active model version is checked (a new one is swapped in) and the drift gauges refreshed.' }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -18,3 +18,4 @@ export { Subscription } from './subscription.js';
 export type { SubscriptionEndReason } from './subscription.js';
 export * as envelope from './envelope.js';
 export { mulberry32 } from './random.js';
+export { PREDICTION, PREDICTIONS_TOPIC } from './prediction.js';

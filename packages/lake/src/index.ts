@@ -5,7 +5,7 @@ export { lakeErrors } from './errors.js';
 export { startLakeScheduler, scheduleProblem } from './lakehouse/scheduler.js';
 export type { LakeScheduler, LakeSchedulerOptions, TickOutcome } from './lakehouse/scheduler.js';
 export { Lakehouse, LAKE_DEFAULTS } from './lakehouse/lakehouse.js';
-export type { LakeSeriesBucket, LakeStats } from './lakehouse/lakehouse.js';
+export type { LakePrediction, LakeSeriesBucket, LakeStats, LakeTelemetry, LakeTelemetryChunk, LakeTelemetryQuery } from './lakehouse/lakehouse.js';
 export { LAKE_LAYERS } from './lakehouse/types.js';
 export type { DeviceMeta, LakeLayer, LakeOptions, LakeSettings, LayerSummary, QueryRole, RunOptions, RunSummary } from './lakehouse/types.js';
 export { TABLES } from './lakehouse/tables.js';

@@ -36,14 +36,14 @@ import { rulesErrors } from './errors.js';
 import { applyTransitions } from './alerts/write.js';
 import type { OutboxPublisher } from './alerts/publisher.js';
 import { decodeEvent, RuleEngine, type DeviceProfile, type EngineSnapshot, type Transition } from './engine/engine.js';
-import type { VersionedRule } from './engine/compile.js';
+import type { RuleSource } from './definition/subset.js';
 import { severityRank, type AlertEvent } from './types.js';
 
 export interface RulesConsumerOptions {
   db: Db;
   stream: Stream;
-  /** Where the rules come from; `refresh()` is polled for API changes, `generation` says when they changed. */
-  registry: { current(): VersionedRule[]; refresh(): Promise<boolean>; readonly generation: number };
+  /** Where the rules come from (a RuleRegistry or a `ruleSubset` of one); `refresh()` is polled for API changes, `generation` says when they changed. */
+  registry: RuleSource;
   publisher: OutboxPublisher;
   topic?: string;
   group?: string;

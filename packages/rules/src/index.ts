@@ -1,7 +1,9 @@
 export * from './types.js';
 export { rulesErrors } from './errors.js';
-export { RuleSchema, RULE_ID_PATTERN } from './definition/schema.js';
-export type { Rule, RuleCondition } from './definition/schema.js';
+export { RuleSchema, RULE_ID_PATTERN, PREDICTION_METRIC } from './definition/schema.js';
+export type { Rule, RuleCondition, PredictionRule } from './definition/schema.js';
+export { ruleSubset, isPredictionRule } from './definition/subset.js';
+export type { RuleSource } from './definition/subset.js';
 export { validateRule, ruleIssues } from './definition/validate.js';
 export type { RuleIssue } from './definition/validate.js';
 export { PRESETS } from './definition/presets.js';
@@ -15,6 +17,8 @@ export type { News2Input, News2Result, News2Level, News2Parameter } from './news
 export { OutboxPublisher } from './alerts/publisher.js';
 export { AlertFeed, FeedSubscription } from './alerts/feed.js';
 export { listAlerts, getAlert, changeAlert } from './alerts/repository.js';
+export { applySystemAlerts } from './alerts/system.js';
+export type { SystemAlertChange } from './alerts/system.js';
 export type { AlertView, AlertQuery } from './alerts/repository.js';
 export { startRulesConsumer } from './consumer.js';
 export { RULES_DEFAULTS } from './defaults.js';

@@ -1,45 +1,25 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Command } from 'commander';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupReport, BackupSummary, RestoreReport, VerifyReport } from '@strata/backup';
 import { envelope } from '@strata/core';
 import { createDevice, openDatabase } from '@strata/db';
 import { seededDataDir } from '@strata/db/testing';
 import { openLocalStore } from '@strata/storage';
-import { run } from '../run.js';
+import { strataInProcess } from '../test-support.js';
 import { registerBackup, registerRestore } from './backup.js';
 
 const KEY = envelope.newKey().toString('base64');
 const env = { STRATA_MASTER_KEY: KEY };
 
 /** The commands as `strata` runs them (commander, the run wrapper's exit codes), in process. */
-async function strata(args: string[], environment: NodeJS.ProcessEnv = env): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  process.exitCode = undefined;
-  try {
-    const program = new Command('strata').exitOverride().configureOutput({ writeErr: (s) => (stderr += s), writeOut: (s) => (stdout += s) });
+function strata(args: string[], environment: NodeJS.ProcessEnv = env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return strataInProcess((program) => {
     registerBackup(program, environment);
     registerRestore(program, environment);
-    await run(async () => {
-      try {
-        await program.parseAsync(['node', 'strata', ...args]);
-      } catch (e) {
-        if (e && typeof e === 'object' && 'code' in e && String(e.code).startsWith('commander.')) process.exitCode = 2;
-        else throw e;
-      }
-    });
-    return { code: Number(process.exitCode ?? 0), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
+  }, args);
 }
 
 async function rows(dataDir: string): Promise<Record<string, unknown[]>> {

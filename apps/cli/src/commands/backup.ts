@@ -5,7 +5,7 @@ import { loadConfig, type StrataConfig } from '@strata/config';
 import { envelope, type Logger } from '@strata/core';
 import { MASTER_KEY_FILE, resolveMasterKey, writeMasterKeyFile } from '@strata/records';
 import { openDatabase } from '@strata/db';
-import { createLogger } from '@strata/server';
+import { createLogger, PLATFORM_TOPICS } from '@strata/server';
 import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { openEmbeddedStream, type Stream } from '@strata/stream';
 import {
@@ -27,8 +27,6 @@ import {
 import { commonOverrides, type CommonFlags } from '../options.js';
 import { UsageError } from '../run.js';
 
-/** Topics whose consumer groups' positions a backup records (the platform's topics). */
-const TOPICS = ['telemetry', 'alerts', 'findings', 'inventory'];
 
 export interface BackupFlags extends CommonFlags {
   to?: string;
@@ -131,7 +129,7 @@ export async function backupRun(flags: BackupFlags, env: NodeJS.ProcessEnv): Pro
       const stream = await openStream(config, logger);
       try {
         return await withTarget(flags.to ?? config.backup.to ?? join(config.dataDir, 'backups'), config, (target) =>
-          createBackup({ db, lake, masterKey: key, target, logger, ...(stream && { stream: { stream, topics: TOPICS } }) }),
+          createBackup({ db, lake, masterKey: key, target, logger, ...(stream && { stream: { stream, topics: PLATFORM_TOPICS } }) }),
         );
       } finally {
         await stream?.close();

@@ -3,35 +3,17 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import pg from 'pg';
-import { loadConfig, type StrataConfig } from '@strata/config';
+import { loadConfig } from '@strata/config';
 import { MIGRATIONS } from '@strata/db';
 import { renderDoctorTable, runDoctor, type DoctorResult, type DoctorSql } from '@strata/scanner';
-import { openLocalStore, type ObjectStore } from '@strata/storage';
 import { commonOverrides, type CommonFlags } from '../options.js';
+import { openStore } from '../store.js';
 
 export interface DoctorFlags extends CommonFlags {
   url?: string;
   adminKey?: string;
   format: 'table' | 'json';
   json?: string;
-}
-
-/** The deployment's object store as its config names it (the S3 engine never creates the bucket here). */
-async function openStore(config: StrataConfig): Promise<ObjectStore> {
-  const s3 = config.storage.s3;
-  if (config.storage.engine === 's3' && s3) {
-    const { openS3Store } = await import('@strata/storage/s3');
-    return openS3Store({
-      bucket: config.environment ? `${s3.bucket}-${config.environment}` : s3.bucket,
-      region: s3.region,
-      forcePathStyle: s3.forcePathStyle,
-      createBucket: false,
-      ...(s3.prefix !== undefined && { prefix: s3.prefix }),
-      ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
-      ...(s3.accessKeyId !== undefined && s3.secretAccessKey !== undefined && { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } }),
-    });
-  }
-  return openLocalStore({ root: join(config.dataDir, 'lake') });
 }
 
 /** Runs the doctor against the deployment a config (and flags) describe. */

@@ -59,6 +59,26 @@ export interface Series {
   buckets: Bucket[];
 }
 
+/** `GET /v1/predictions/latest`: a device's latest failure prediction (latest values of the scoring role's metrics). */
+export interface LatestPrediction {
+  device: string;
+  ts: string;
+  probability: number;
+  predicted: boolean | null;
+  eventId: string;
+}
+
+/** `GET /v1/predictions?device=`: one prediction from the lake, with its model and top features. */
+export interface Prediction {
+  eventId: string;
+  ts: string;
+  model: string;
+  probability: number;
+  predicted: boolean;
+  topFeatures: string[];
+  receivedAt: string;
+}
+
 export interface TelemetryEvent {
   id: string;
   device: string;

@@ -5,6 +5,7 @@ import { openEventStream } from '../api/sse';
 import type { Device, DeviceMetrics, LatestValue, Series, TelemetryEvent } from '../api/types';
 import { can, useUser } from '../auth';
 import { Chart } from '../components/chart';
+import { PredictionFacts, predictionOf } from '../components/prediction';
 import { StatusBadge } from '../components/severity';
 import { Time } from '../components/time';
 import { statusOf } from '../devices-data';
@@ -106,6 +107,7 @@ export default function DeviceDetail({ route }: { route: Route }) {
     };
   }, [id, range, user]);
 
+  const prediction = useMemo(() => predictionOf(id, latest.data?.values ?? []), [id, latest.data]);
   const charts = useMemo(() => {
     const names = [...new Set([...metrics, ...Object.keys(points.current)])].sort();
     return names.map((metric) => {
@@ -136,6 +138,7 @@ export default function DeviceDetail({ route }: { route: Route }) {
           <tbody>{latest.data.values.map((v) => <tr key={v.metric}><td>{v.metric}</td><td className="num">{v.value}</td><td><Time iso={v.ts} /></td></tr>)}</tbody>
         </table>
       )}
+      {prediction && <PredictionFacts device={id} latest={prediction} />}
       <fieldset className="range">
         <legend>Time range</legend>
         {RANGES.map((r) => (

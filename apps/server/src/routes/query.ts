@@ -17,7 +17,7 @@ const QueryBody = Type.Object(
       minLength: 1,
       maxLength: MAX_SQL_CHARS,
       description:
-        'One SELECT over the lake views: `silver`, `gold_hourly`, `gold_daily`, `gold_fleet_daily` (every caller) and `bronze`, `quarantine` (admins). Each has a `dt DATE` column, the day partition. Timestamps are UTC.',
+        'One SELECT over the lake views: `silver`, `gold_hourly`, `gold_daily`, `gold_fleet_daily`, `gold_predictions_daily` (every caller) and `bronze`, `quarantine`, `predictions`, `predictions_quarantine` (admins). Each has a `dt DATE` column, the day partition. Timestamps are UTC.',
     }),
     format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { description: '`json` (default) or `csv` (RFC 4180, `text/csv`, with a header row).' })),
     maxRows: Type.Optional(Type.Integer({ minimum: 1, maximum: QUERY_DEFAULTS.maxRowsLimit, description: `Rows to return at most. Default ${QUERY_DEFAULTS.maxRows}.` })),

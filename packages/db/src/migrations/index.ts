@@ -3,6 +3,7 @@ import * as initial from './0001-initial.js';
 import * as rules from './0002-rules.js';
 import * as scans from './0003-scans.js';
 import * as records from './0004-records.js';
+import * as ml from './0005-ml.js';
 
 /**
  * Every migration, in order. Names sort in the order they run; a released migration is never
@@ -13,4 +14,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0002-rules': rules,
   '0003-scans': scans,
   '0004-records': records,
+  '0005-ml': ml,
 };

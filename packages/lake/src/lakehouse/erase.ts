@@ -9,6 +9,7 @@
  *     object is rewritten under the same key with the other lines byte for byte (compare-and-set
  *     over the version read, so a concurrent rewrite by delivery is read again), or deleted when
  *     nothing is left. Bronze's manifest learns the new sizes, so bronze does not read them again.
+ *     The `predictions` topic (the scoring role's, one device per event) is scrubbed the same way.
  *  2. bronze and quarantine (`device_id`; quarantine rows also by the text of `raw`), then silver
  *     (`device_key`, the HMAC pseudonym of pseudonym.ts under the lake's key): the files of a
  *     day holding such rows are rewritten without them under fresh names, like a job writes
@@ -17,6 +18,9 @@
  *     recomputed by gold's own job from the rewritten silver. A gold day whose silver day is
  *     gone (silver's retention is shorter than gold's) cannot be recomputed: its hourly and daily
  *     rows of the devices are removed and its fleet row is recomputed from the daily rows left.
+ *  4. the predictions tables (predictions.ts): `predictions` and `predictions_quarantine` like
+ *     bronze and quarantine (in step 2), `gold_predictions_daily` by removing the devices' rows
+ *     (one row per device, day and model: nothing else to recompute).
  *
  * Manifests stay coherent: each layer commits through its manifest as the jobs do (new files,
  * manifest put, then unlisted files deleted), and records which upstream version a rewritten day
@@ -56,6 +60,9 @@ const SILVER = tableSpec('silver', 'telemetry');
 const HOURLY = tableSpec('gold', 'hourly');
 const DAILY = tableSpec('gold', 'daily');
 const FLEET = tableSpec('gold', 'fleet_daily');
+const PREDICTIONS = tableSpec('bronze', 'predictions');
+const PREDICTIONS_QUARANTINE = tableSpec('bronze', 'predictions_quarantine');
+const PREDICTIONS_DAILY = tableSpec('gold', 'predictions_daily');
 
 /** Same grammar as ingest's device ids. */
 const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -63,7 +70,7 @@ const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const RAW_PARALLEL = 8;
 
 export interface EraseOptions {
-  /** Topics whose raw/ and errors/ objects are scrubbed. Default: the lake's topic and `alerts`. */
+  /** Topics whose raw/ and errors/ objects are scrubbed. Default: the lake's topic, `alerts` and `predictions`. */
   rawTopics?: readonly string[];
 }
 
@@ -72,12 +79,14 @@ export interface EraseReport {
   rawObjectsRewritten: number;
   /** Raw and errors/ lines removed. */
   rawRecordsRemoved: number;
+  /** Files of bronze and of the predictions table. */
   bronzeFilesRewritten: number;
   silverFilesRewritten: number;
+  /** Files of both quarantine tables (telemetry's and predictions'). */
   quarantineFilesRewritten: number;
   /** Gold days recomputed (each: its hourly, daily and fleet partitions). */
   goldPartitionsRecomputed: number;
-  /** Parquet rows removed: bronze, quarantine and silver rows, and gold hourly and daily rows. */
+  /** Parquet rows removed: bronze, quarantine, silver and predictions rows, and gold hourly, daily and predictions_daily rows. */
   rowsRemoved: number;
   seconds: number;
 }
@@ -110,12 +119,13 @@ export async function runErase(ctx: JobContext, deviceIds: readonly string[], op
   const { conn, store } = ctx;
 
   // 1. Raw zone.
-  const rewritten = await scrubRaw(ctx, new Set(ids), opts.rawTopics ?? [...new Set([ctx.topic, 'alerts'])], report);
+  const rewritten = await scrubRaw(ctx, new Set(ids), opts.rawTopics ?? [...new Set([ctx.topic, 'alerts', 'predictions'])], report);
 
   // 2. Bronze and quarantine (one manifest), then silver.
   await loadDeviceSet(ctx, 'erase_set', ids, (id) => devicePseudonym(ctx.pseudonymKey, id));
   const bronzeM = await loadManifest(store, 'bronze');
-  await removeUnlisted(store, bronzeM, [BRONZE.prefix, QUARANTINE.prefix]);
+  const bronzePrefixes = [BRONZE, QUARANTINE, PREDICTIONS, PREDICTIONS_QUARANTINE].map((t) => t.prefix);
+  await removeUnlisted(store, bronzeM, bronzePrefixes);
   for (const [key, sizes] of rewritten) {
     if (bronzeM.rawDone[key] !== sizes.before) continue; // not read yet: bronze reads what is left
     if (sizes.after === undefined) delete bronzeM.rawDone[key];
@@ -124,13 +134,17 @@ export async function runErase(ctx: JobContext, deviceIds: readonly string[], op
   const bronzeVersions = versions(bronzeM, BRONZE);
   const bronze = await scrubTable(ctx, bronzeM, BRONZE, idIn('device_id', 'erase_set'));
   const quarantine = await scrubTable(ctx, bronzeM, QUARANTINE, quarantineRowIn('erase_set'));
-  if (rewritten.size > 0 || bronze.files + quarantine.files > 0) {
+  const predictionVersions = versions(bronzeM, PREDICTIONS);
+  const predictions = await scrubTable(ctx, bronzeM, PREDICTIONS, idIn('device_id', 'erase_set'), 'device_id, ts');
+  const predictionsQuarantine = await scrubTable(ctx, bronzeM, PREDICTIONS_QUARANTINE, quarantineRowIn('erase_set'));
+  if (rewritten.size > 0 || bronze.files + quarantine.files + predictions.files + predictionsQuarantine.files > 0) {
     await saveManifest(store, bronzeM, ctx.now());
-    await removeUnlisted(store, bronzeM, [BRONZE.prefix, QUARANTINE.prefix]);
+    await removeUnlisted(store, bronzeM, bronzePrefixes);
   }
-  report.bronzeFilesRewritten = bronze.files;
-  report.quarantineFilesRewritten = quarantine.files;
-  replaced.push(...bronze.replaced, ...quarantine.replaced);
+  report.bronzeFilesRewritten = bronze.files + predictions.files;
+  report.quarantineFilesRewritten = quarantine.files + predictionsQuarantine.files;
+  replaced.push(...bronze.replaced, ...quarantine.replaced, ...predictions.replaced, ...predictionsQuarantine.replaced);
+  report.rowsRemoved += predictions.rows + predictionsQuarantine.rows;
 
   const silverM = await loadManifest(store, 'silver');
   await removeUnlisted(store, silverM, [SILVER.prefix]);
@@ -182,6 +196,27 @@ export async function runErase(ctx: JobContext, deviceIds: readonly string[], op
     const after = new Set(goldFiles(m));
     replaced.push(...[...before].filter((k) => !after.has(k)));
   }
+
+  // Gold's predictions: rows per device (pseudonym), so removing them is exact; a day that was up
+  // to date with the predictions table is up to date with its rewritten day.
+  const predM = await loadManifest(store, 'gold');
+  await removeUnlisted(store, predM, [PREDICTIONS_DAILY.prefix]);
+  const predGold = await scrubTable(ctx, predM, PREDICTIONS_DAILY, keyIn('device_key', 'erase_set'), 'device_key, model');
+  let predChanged = predGold.files > 0;
+  for (const day of predictions.days) {
+    const key = `predictions/${day}`;
+    if (predM.builtFrom[key] !== predictionVersions.get(day)) continue;
+    const now = bronzeM.tables[PREDICTIONS.name]?.[day]?.version;
+    if (now !== undefined) predM.builtFrom[key] = now;
+    else delete predM.builtFrom[key];
+    predChanged = true;
+  }
+  if (predChanged) {
+    await saveManifest(store, predM, ctx.now());
+    await removeUnlisted(store, predM, [PREDICTIONS_DAILY.prefix]);
+  }
+  replaced.push(...predGold.replaced);
+  report.rowsRemoved += predGold.rows;
 
   await conn.run('DROP TABLE IF EXISTS erase_set');
   report.seconds = (performance.now() - started) / 1000;

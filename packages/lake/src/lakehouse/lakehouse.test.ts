@@ -323,9 +323,10 @@ describe('files', () => {
   it('are Hive-partitioned Parquet that an independent reader (hyparquet) reads with the expected schema and rows', async () => {
     const t = await testLake();
     await putRaw(t.store, at('10:00'), '0-0-2', [event('a', 'm-1', at('10:00'), { rpm: 1, temp: 2 }), event('b', 'p-1', at('11:00'), { spo2: 97 })]);
+    await putRaw(t.store, at('10:00'), '0-0-0', [event('c', 'm-1', at('10:00'), { failure_probability: 0.7, failure_predicted: 1 }, { tags: { 'ml.model': 'pm@3', 'ml.top': 'rpm,temp' } })], 'raw', 'predictions');
     await t.lake.run();
     for (const { spec, paths } of await t.lake.tables('admin')) {
-      if (spec.view === 'quarantine') continue;
+      if (spec.view === 'quarantine' || spec.view === 'predictions_quarantine') continue;
       expect(paths.length, spec.view).toBe(1);
       expect(paths[0]).toMatch(new RegExp(`/${spec.prefix}/dt=${DAY}/part-[^/]+\\.parquet$`));
       const buf = await readFile(paths[0]!);
@@ -336,6 +337,7 @@ describe('files', () => {
       expect(rowsRead.length).toBe(Number(meta.num_rows));
       if (spec.view === 'bronze') expect(rowsRead.map((r) => r.metric).sort()).toEqual(['rpm', 'spo2', 'temp']);
       if (spec.view === 'gold_daily') expect(rowsRead).toHaveLength(3);
+      if (spec.view === 'predictions') expect(rowsRead).toMatchObject([{ event_id: 'c', model: 'pm@3', probability: 0.7, predicted: true, top_features: ['rpm', 'temp'] }]);
     }
   });
 
@@ -358,6 +360,64 @@ describe('series', () => {
     const buckets = await t.lake.series({ device: 'm-1', metric: 'rpm', from: new Date(at('09:00')), to: new Date(at('11:10')), stepSeconds: 3600 });
     expect(buckets).toEqual([{ start: new Date(at('10:00')), count: 2, min: 1, max: 3, sum: 4, sumSq: 10 }]);
     expect(await t.lake.series({ device: 'm-1', metric: 'rpm', from: new Date('2026-11-21T00:00:00Z'), to: new Date('2026-11-22T00:00:00Z'), stepSeconds: 60 })).toEqual([]);
+  });
+});
+
+describe('telemetry', () => {
+  /** All chunks of a read as rows `[device, ts, metric, value]`, ids and names resolved. */
+  async function readAll(t: TestLake, q: Parameters<TestLake['lake']['telemetry']>[0]) {
+    const res = await t.lake.telemetry(q);
+    const out: Array<[string, string, string, number]> = [];
+    let chunks = 0;
+    for await (const c of res.chunks) {
+      chunks++;
+      for (let i = 0; i < c.length; i++) out.push([q.devices[c.device[i]!]!, new Date(c.ts[i]!).toISOString(), q.metrics[c.metric[i]!]!, c.value[i]!]);
+    }
+    return { ...res, out, chunks };
+  }
+
+  it('streams the named devices\' metrics from silver by device, time and metric, within the range, counting other devices', async () => {
+    const t = await testLake();
+    const day2 = '2026-11-21';
+    await putRaw(t.store, at('10:00'), '0-0-5', [
+      event('b', 'm-2', at('10:00'), { volt: 2.5, temp: 9 }),
+      event('a2', 'm-1', at('11:00'), { volt: 0.1 + 0.2, rotate: 7 }),
+      event('a1', 'm-1', at('10:00'), { rotate: 1, volt: -1e-300 }),
+      event('x', 'other', at('10:30'), { volt: 1 }),
+      event('y', 'other2', at('10:30'), { temp: 1 }),
+    ]);
+    await putRaw(t.store, at('10:00', day2), '0-6-6', [event('c', 'm-1', at('10:00', day2), { volt: 4 })]);
+    await t.lake.run({ layers: ['bronze', 'silver'] });
+
+    const all = await readAll(t, { devices: ['m-1', 'm-2', 'm-3'], metrics: ['volt', 'rotate'] });
+    expect(all.out).toEqual([
+      ['m-1', at('10:00'), 'volt', -1e-300],
+      ['m-1', at('10:00'), 'rotate', 1],
+      ['m-1', at('11:00'), 'volt', 0.1 + 0.2],
+      ['m-1', at('11:00'), 'rotate', 7],
+      ['m-1', at('10:00', day2), 'volt', 4],
+      ['m-2', at('10:00'), 'volt', 2.5],
+    ]);
+    // m-3 has nothing; `other` has a volt row, `other2` only a metric not asked for.
+    expect([all.rows, all.otherDevices, all.otherRows]).toEqual([[5, 1, 0], 1, 1]);
+
+    const range = await readAll(t, { devices: ['m-2', 'm-1'], metrics: ['volt'], from: new Date(at('10:30')), to: new Date(at('10:00', day2)) });
+    expect(range.out).toEqual([['m-1', at('11:00'), 'volt', 0.1 + 0.2]]);
+    expect(range.rows).toEqual([0, 1]);
+    expect((await readAll(t, { devices: ['m-1'], metrics: ['volt'], from: new Date('2026-11-25T00:00:00Z') })).out).toEqual([]);
+  });
+
+  it('comes in several chunks, still in order', async () => {
+    const t = await testLake();
+    const n = 3000;
+    const events = Array.from({ length: n }, (_, i) => event(`e${i}`, `m-${i % 2}`, new Date(Date.parse(at('00:00')) + (n - i) * 1000).toISOString(), { v: i }));
+    await putRaw(t.store, at('00:00'), '0-0-2999', events);
+    await t.lake.run({ layers: ['bronze', 'silver'] });
+    const res = await readAll(t, { devices: ['m-0', 'm-1'], metrics: ['v'] });
+    expect(res.chunks).toBeGreaterThan(1);
+    expect(res.out).toHaveLength(n);
+    const keys = res.out.map(([d, ts]) => `${d} ${ts}`);
+    expect(keys).toEqual([...keys].sort());
   });
 });
 

@@ -16,6 +16,7 @@ import { listedFiles, loadManifest } from './manifest.js';
 import { runBronze } from './bronze.js';
 import { runSilver } from './silver.js';
 import { runGold } from './gold.js';
+import { mergeSummaries, runPredictions, runPredictionsGold } from './predictions.js';
 import { runErase, type EraseOptions, type EraseReport } from './erase.js';
 import { TABLES, type TableSpec } from './tables.js';
 import { LAKE_LAYERS, type DeviceMeta, type LakeLayer, type LakeOptions, type LakeSettings, type LayerSummary, type QueryRole, type RunOptions, type RunSummary } from './types.js';
@@ -41,6 +42,54 @@ export interface LakeSeriesBucket {
   max: number;
   sum: number;
   sumSq: number;
+}
+
+/** One row of the predictions table (predictions.ts), as `Lakehouse.predictions` returns it. */
+export interface LakePrediction {
+  eventId: string;
+  device: string;
+  ts: Date;
+  model: string;
+  probability: number;
+  predicted: boolean;
+  /** The features that weighed most, as the scoring role named them; empty when it named none. */
+  topFeatures: string[];
+  receivedAt: Date;
+}
+
+/** What `Lakehouse.telemetry` reads: some devices' metrics from silver. */
+export interface LakeTelemetryQuery {
+  /** Device ids, in the order their rows come. Silver holds pseudonyms: the ids are matched through the lake's key. */
+  devices: readonly string[];
+  metrics: readonly string[];
+  /** Event times in [from, to); default: all of silver. */
+  from?: Date;
+  to?: Date;
+}
+
+/** A batch of silver rows (one DuckDB result chunk), columnar. */
+export interface LakeTelemetryChunk {
+  length: number;
+  /** Per row: index into the query's `devices`. */
+  device: Uint32Array;
+  /** Per row: event time, Unix ms. */
+  ts: Float64Array;
+  /** Per row: index into the query's `metrics`. */
+  metric: Uint32Array;
+  value: Float64Array;
+}
+
+export interface LakeTelemetry {
+  /** Rows in range per device of the query (0: none). */
+  rows: number[];
+  /** Devices silver holds rows of these metrics for in range that the query does not name, and their rows (skipped). */
+  otherDevices: number;
+  otherRows: number;
+  /**
+   * The rows ordered by device (the query's order), event time, metric (the query's order), as
+   * DuckDB streams them; read once. The read holds a connection until the loop ends.
+   */
+  chunks: AsyncIterable<LakeTelemetryChunk>;
 }
 
 export const LAKE_DEFAULTS: Readonly<LakeSettings> = Object.freeze({
@@ -208,14 +257,15 @@ export class Lakehouse {
     }
   }
 
-  private runLayer(layer: LakeLayer, ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
+  /** A layer's jobs; bronze and gold also build the predictions tables (predictions.ts), counted in the layer's summary. */
+  private async runLayer(layer: LakeLayer, ctx: JobContext, since: number | undefined): Promise<LayerSummary> {
     switch (layer) {
       case 'bronze':
-        return runBronze(ctx, since);
+        return mergeSummaries(await runBronze(ctx, since), await runPredictions(ctx, since));
       case 'silver':
         return runSilver(ctx, since);
       case 'gold':
-        return runGold(ctx, since);
+        return mergeSummaries(await runGold(ctx, since), await runPredictionsGold(ctx, since));
     }
   }
 
@@ -306,20 +356,30 @@ export class Lakehouse {
   }
 
   /**
+   * Local files (staged under `stagingDir/query/` for a store without local files) of the day
+   * partitions of `layer`'s `table` that [from, to) touches, per its manifest now; an open end
+   * takes every day on that side.
+   */
+  private async rangeFiles(layer: LakeLayer, table: string, range: { from?: Date | undefined; to?: Date | undefined }): Promise<string[]> {
+    if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+    const parts = (await loadManifest(this.opts.store, layer)).tables[table] ?? {};
+    const fromDay = range.from?.toISOString().slice(0, 10) ?? '';
+    const toDay = range.to ? new Date(range.to.getTime() - 1).toISOString().slice(0, 10) : '9999';
+    const keys = Object.keys(parts).filter((d) => d >= fromDay && d <= toDay).sort().flatMap((d) => parts[d]!.files);
+    if (keys.length === 0) return [];
+    const dir = join(this.opts.stagingDir, 'query');
+    await mkdir(dir, { recursive: true });
+    return Promise.all(keys.map((k) => this.localFile(k, dir)));
+  }
+
+  /**
    * Buckets of one device's metric from silver (for ranges older than the operational store
    * keeps): only buckets holding samples, with the sums that let callers merge and derive
    * mean and population stddev. Reads only the day partitions of the range.
    */
   async series(q: { device: string; metric: string; from: Date; to: Date; stepSeconds: number }): Promise<LakeSeriesBucket[]> {
-    if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
-    const parts = (await loadManifest(this.opts.store, 'silver')).tables.telemetry ?? {};
-    const fromDay = q.from.toISOString().slice(0, 10);
-    const toDay = new Date(q.to.getTime() - 1).toISOString().slice(0, 10);
-    const keys = Object.keys(parts).filter((d) => d >= fromDay && d <= toDay).sort().flatMap((d) => parts[d]!.files);
-    if (keys.length === 0) return [];
-    const dir = join(this.opts.stagingDir, 'query');
-    await mkdir(dir, { recursive: true });
-    const paths = await Promise.all(keys.map((k) => this.localFile(k, dir)));
+    const paths = await this.rangeFiles('silver', 'telemetry', q);
+    if (paths.length === 0) return [];
     this.seriesConn ??= await this.instance.connect();
     const stepMs = q.stepSeconds * 1000;
     const found = await rows<{ start_ms: number; count: number; min: number; max: number; sum: number; sum_sq: number }>(this.seriesConn, `
@@ -329,6 +389,74 @@ export class Lakehouse {
         AND ts >= TIMESTAMPTZ ${lit(q.from.toISOString())} AND ts < TIMESTAMPTZ ${lit(q.to.toISOString())}
       GROUP BY start_ms ORDER BY start_ms`);
     return found.map((r) => ({ start: new Date(r.start_ms), count: r.count, min: r.min, max: r.max, sum: r.sum, sumSq: r.sum_sq }));
+  }
+
+  /**
+   * Telemetry of `q.devices` from silver, streamed in device and time order (for training; see
+   * `LakeTelemetry`). Reads only the day partitions of the range; rows flagged `is_outlier` or
+   * `is_late` are included (a failure's precursor looks like an outlier).
+   */
+  async telemetry(q: LakeTelemetryQuery): Promise<LakeTelemetry> {
+    if (this.closed) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+    const rowsOf = q.devices.map(() => 0);
+    const empty: LakeTelemetry = { rows: rowsOf, otherDevices: 0, otherRows: 0, chunks: (async function* () {})() };
+    if (q.devices.length === 0 || q.metrics.length === 0) return empty;
+    const paths = await this.rangeFiles('silver', 'telemetry', q);
+    if (paths.length === 0) return empty;
+    const key = this.opts.pseudonymKey;
+    const values = (items: readonly string[]) => items.map((x, i) => `(${lit(x)}, ${i})`).join(', ');
+    const range = [
+      q.from && `ts >= TIMESTAMPTZ ${lit(q.from.toISOString())}`,
+      q.to && `ts < TIMESTAMPTZ ${lit(q.to.toISOString())}`,
+    ].filter(Boolean).map((c) => ` AND ${c}`).join('');
+    const src = `WITH devs(device_key, idx) AS (VALUES ${values(q.devices.map((d) => devicePseudonym(key, d)))}),
+      mets(metric, mi) AS (VALUES ${values(q.metrics)}),
+      s AS (SELECT device_key, ts, metric, value FROM read_parquet(${litList(paths)}) WHERE metric IN (SELECT metric FROM mets)${range})`;
+    this.seriesConn ??= await this.instance.connect();
+    const counts = await rows<{ idx: number | null; n: number; k: number }>(this.seriesConn, `${src}
+      SELECT devs.idx, count(*) AS n, count(DISTINCT s.device_key) AS k FROM s LEFT JOIN devs USING (device_key) GROUP BY devs.idx`);
+    let otherDevices = 0, otherRows = 0;
+    for (const c of counts) {
+      if (c.idx === null) [otherDevices, otherRows] = [c.k, c.n];
+      else rowsOf[c.idx] = c.n;
+    }
+    const instance = this.instance;
+    const isClosed = () => this.closed;
+    async function* chunks(): AsyncGenerator<LakeTelemetryChunk> {
+      if (isClosed()) throw lakeErrors.STRATA_ERR_LAKE_CLOSED({});
+      const conn = await instance.connect();
+      try {
+        const result = await conn.stream(`${src}
+          SELECT devs.idx::UINTEGER, epoch_ms(s.ts)::DOUBLE, mets.mi::UINTEGER, s.value
+          FROM s JOIN devs USING (device_key) JOIN mets USING (metric) ORDER BY devs.idx, s.ts, mets.mi`);
+        for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+          const [device, ts, metric, value] = [0, 1, 2, 3].map((i) => chunk!.getColumnValues(i) as number[]);
+          yield { length: chunk.rowCount, device: Uint32Array.from(device!), ts: Float64Array.from(ts!), metric: Uint32Array.from(metric!), value: Float64Array.from(value!) };
+        }
+      } finally {
+        conn.closeSync();
+      }
+    }
+    return { rows: rowsOf, otherDevices, otherRows, chunks: chunks() };
+  }
+
+  /**
+   * One device's predictions from the predictions table, newest first, at most `limit`, with
+   * event times in [from, to). Reads only the day partitions of the range.
+   */
+  async predictions(q: { device: string; from: Date; to: Date; limit: number }): Promise<LakePrediction[]> {
+    const paths = await this.rangeFiles('bronze', 'predictions', q);
+    if (paths.length === 0) return [];
+    this.seriesConn ??= await this.instance.connect();
+    const found = await rows<{ event_id: string; device_id: string; ts_ms: number; model: string; probability: number; predicted: boolean; top: string[] | null; received_ms: number }>(this.seriesConn, `
+      SELECT event_id, device_id, epoch_ms(ts) AS ts_ms, model, probability, predicted, top_features AS top, epoch_ms(received_at) AS received_ms
+      FROM read_parquet(${litList(paths)})
+      WHERE device_id = ${lit(q.device)} AND ts >= TIMESTAMPTZ ${lit(q.from.toISOString())} AND ts < TIMESTAMPTZ ${lit(q.to.toISOString())}
+      ORDER BY ts DESC, event_id LIMIT ${Math.max(0, Math.floor(q.limit))}`);
+    return found.map((r) => ({
+      eventId: r.event_id, device: r.device_id, ts: new Date(r.ts_ms), model: r.model, probability: r.probability, predicted: r.predicted,
+      topFeatures: r.top ?? [], receivedAt: new Date(r.received_ms),
+    }));
   }
 
   async close(): Promise<void> {

@@ -112,10 +112,10 @@ describe('LakeQuery tables', () => {
     expect(gold.rows).toEqual([{ count: 2, expected: 1440, completeness: 0.0014, day: '2026-11-20' }]);
   });
 
-  it('shows analysts only their views, and admins all six; tables without files are empty views of their columns', async () => {
+  it('shows analysts only their views, and admins all nine; tables without files are empty views of their columns', async () => {
     const list = 'SELECT table_name FROM information_schema.tables ORDER BY 1';
-    expect((await q.run(list, { role: 'analyst' })).rows.map((r) => r.table_name)).toEqual(['gold_daily', 'gold_fleet_daily', 'gold_hourly', 'silver']);
-    expect((await q.run(list, { role: 'admin' })).rows.map((r) => r.table_name)).toEqual(['bronze', 'gold_daily', 'gold_fleet_daily', 'gold_hourly', 'quarantine', 'silver']);
+    expect((await q.run(list, { role: 'analyst' })).rows.map((r) => r.table_name)).toEqual(['gold_daily', 'gold_fleet_daily', 'gold_hourly', 'gold_predictions_daily', 'silver']);
+    expect((await q.run(list, { role: 'admin' })).rows.map((r) => r.table_name)).toEqual(['bronze', 'gold_daily', 'gold_fleet_daily', 'gold_hourly', 'gold_predictions_daily', 'predictions', 'predictions_quarantine', 'quarantine', 'silver']);
 
     const empty = await q.run('SELECT * FROM gold_fleet_daily', { role: 'analyst' });
     expect(empty.rows).toEqual([]);

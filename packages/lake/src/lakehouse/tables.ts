@@ -31,6 +31,16 @@ export const TABLES: readonly TableSpec[] = [
     columns: [['raw_key', 'VARCHAR'], ['reason', 'VARCHAR'], ['event_id', 'VARCHAR'], ['device_id', 'VARCHAR'], ['metric', 'VARCHAR'], ['raw', 'VARCHAR']],
   },
   {
+    // The scoring role's predictions (topic `predictions`), one row per prediction event: device
+    // ids as they came, so admins only, like bronze. Analysts read gold_predictions_daily.
+    view: 'predictions', layer: 'bronze', name: 'predictions', prefix: 'predictions', roles: ADMIN,
+    columns: [['event_id', 'VARCHAR'], ['device_id', 'VARCHAR'], ['ts', 'TIMESTAMPTZ'], ['model', 'VARCHAR'], ['probability', 'DOUBLE'], ['predicted', 'BOOLEAN'], ['top_features', 'VARCHAR[]'], ['received_at', 'TIMESTAMPTZ']],
+  },
+  {
+    view: 'predictions_quarantine', layer: 'bronze', name: 'predictions_quarantine', prefix: 'quarantine/predictions', roles: ADMIN,
+    columns: [['raw_key', 'VARCHAR'], ['reason', 'VARCHAR'], ['event_id', 'VARCHAR'], ['device_id', 'VARCHAR'], ['metric', 'VARCHAR'], ['raw', 'VARCHAR']],
+  },
+  {
     view: 'silver', layer: 'silver', name: 'telemetry', prefix: 'silver/telemetry', roles: BOTH,
     columns: [['device_key', 'VARCHAR'], ['kind', 'VARCHAR'], ['site', 'VARCHAR'], ['model', 'VARCHAR'], ['metric', 'VARCHAR'], ['ts', 'TIMESTAMPTZ'], ['value', 'DOUBLE'], ['unit', 'VARCHAR'], ['received_at', 'TIMESTAMPTZ'], ['source', 'VARCHAR'], ['is_outlier', 'BOOLEAN'], ['is_late', 'BOOLEAN']],
   },
@@ -45,6 +55,10 @@ export const TABLES: readonly TableSpec[] = [
   {
     view: 'gold_fleet_daily', layer: 'gold', name: 'fleet_daily', prefix: 'gold/fleet_daily', roles: BOTH,
     columns: [['kind', 'VARCHAR'], ['day', 'DATE'], ['devices', 'BIGINT'], ['metrics', 'BIGINT'], ['samples', 'BIGINT'], ['late', 'BIGINT'], ['outliers', 'BIGINT'], ['mean_completeness', 'DOUBLE']],
+  },
+  {
+    view: 'gold_predictions_daily', layer: 'gold', name: 'predictions_daily', prefix: 'gold/predictions_daily', roles: BOTH,
+    columns: [['device_key', 'VARCHAR'], ['kind', 'VARCHAR'], ['model', 'VARCHAR'], ['day', 'DATE'], ['predictions', 'BIGINT'], ['predicted', 'BIGINT'], ['max_probability', 'DOUBLE'], ['mean_probability', 'DOUBLE'], ['last_probability', 'DOUBLE']],
   },
 ];
 

@@ -22,9 +22,9 @@ export function event(id: string, device: string, ts: string, metrics: Record<st
   return { id, device, ts, metrics, received_at: ts, source: 'http', ...extra };
 }
 
-/** Puts lines (events or any text) as one raw object of the hour of `hourOf`, named by `first`-`last`. */
-export async function putRaw(store: ObjectStore, hourOf: string, name: string, lines: Array<TestEvent | string>, zone: 'raw' | 'errors' = 'raw'): Promise<string> {
-  const key = `${zone}/telemetry/${hourPath(Date.parse(hourOf))}/telemetry-${name}.ndjson.gz`;
+/** Puts lines (events or any text) as one raw object of `topic` of the hour of `hourOf`, named by `partition-first-last`. */
+export async function putRaw(store: ObjectStore, hourOf: string, name: string, lines: Array<TestEvent | string>, zone: 'raw' | 'errors' = 'raw', topic = 'telemetry'): Promise<string> {
+  const key = `${zone}/${topic}/${hourPath(Date.parse(hourOf))}/${topic}-${name}.ndjson.gz`;
   const text = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
   await store.put(key, gzipSync(text));
   return key;

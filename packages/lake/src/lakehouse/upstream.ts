@@ -7,12 +7,13 @@ import type { LayerManifest, PartitionFiles } from './manifest.js';
 
 /**
  * Days of `upstream` to (re)build: those whose version differs from the one `m` was built from,
- * and, with `since`, every day from that one on.
+ * and, with `since`, every day from that one on. `builtKey` names a day in `m.builtFrom` (a
+ * layer built from two upstream tables keys the second one's days apart, e.g. `predictions/<day>`).
  */
-export function staleDays(upstream: Record<string, PartitionFiles>, m: LayerManifest, since: number | undefined): string[] {
+export function staleDays(upstream: Record<string, PartitionFiles>, m: LayerManifest, since: number | undefined, builtKey: (day: string) => string = (d) => d): string[] {
   const sinceDay = since === undefined ? undefined : new Date(since).toISOString().slice(0, 10);
   return Object.keys(upstream)
-    .filter((d) => m.builtFrom[d] !== upstream[d]!.version || (sinceDay !== undefined && d >= sinceDay))
+    .filter((d) => m.builtFrom[builtKey(d)] !== upstream[d]!.version || (sinceDay !== undefined && d >= sinceDay))
     .sort();
 }
 

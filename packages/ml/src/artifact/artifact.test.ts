@@ -1,32 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { mlErrors } from '../errors.js';
-import { parseLabelledCsv, type LabelledData } from '../data/labelled-csv.js';
+import { parseLabelledCsv } from '../data/labelled-csv.js';
+import { ai4iCsv } from '../testing.js';
 import { AI4I_SCHEMA, type FeatureSchema } from '../features/schema.js';
 import { encodeRows } from '../features/encode.js';
 import { gbtContributions } from '../models/gbt.js';
 import { loadArtifact, predict } from './predict.js';
 import { trainModel, type TrainOptions } from './train.js';
 
-// A small generated data set in the AI4I format: failures when power is out of range, the
-// temperature difference is low at low speed, or strain is high (AI4I's own simulated causes).
-function generated(n: number, seed: number): LabelledData {
-  let s = seed;
-  const r = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  const lines = ['UDI,Product ID,Type,Air temperature [K],Process temperature [K],Rotational speed [rpm],Torque [Nm],Tool wear [min],Machine failure,TWF,HDF,PWF,OSF,RNF'];
-  for (let i = 0; i < n; i++) {
-    const air = Math.round((296 + 8 * r()) * 10) / 10;
-    const proc = Math.round((air + 8 + 4 * r()) * 10) / 10;
-    const rpm = Math.round(1200 + 900 * r());
-    const torque = Math.round((60 - (rpm - 1200) / 30 + 12 * r()) * 10) / 10;
-    const wear = Math.round(240 * r());
-    const power = (torque * rpm * 2 * Math.PI) / 60;
-    const fail = power < 3500 || power > 9000 || (proc - air < 8.6 && rpm < 1380) || wear * torque > 11000 ? 1 : 0;
-    lines.push(`${i + 1},X${i},${'LMH'[i % 3]},${air},${proc},${rpm},${torque},${wear},${fail},0,0,0,0,0`);
-  }
-  return parseLabelledCsv(lines.join('\n'), AI4I_SCHEMA, { source: 'generated.csv' });
-}
-
-const data = generated(1500, 3);
+// A small generated data set in the AI4I format (../testing.ts: AI4I's own simulated failure causes).
+const data = parseLabelledCsv(ai4iCsv(1500, 3), AI4I_SCHEMA, { source: 'generated.csv' });
 const small: TrainOptions = { kind: 'gbt', seed: 7, gbt: { nTrees: 15, maxDepth: 3 } };
 const row = { type: 'M', airTemperatureK: 298.1, processTemperatureK: 308.6, rotationalSpeedRpm: 1551, torqueNm: 42.8, toolWearMin: 120 };
 

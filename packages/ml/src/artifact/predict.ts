@@ -3,6 +3,8 @@ import { assertRows, encodeRows } from '../features/encode.js';
 import { assertFeatureSchema } from '../features/schema.js';
 import { gbtContributions, gbtMargin } from '../models/gbt.js';
 import { logisticContributions, logisticMargin } from '../models/logistic.js';
+import { onlineSpecIssue } from '../online/features.js';
+import { onlineSchemaIssue } from '../online/spec.js';
 import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type ModelArtifact } from './train.js';
 
 export interface Contribution {
@@ -79,5 +81,9 @@ export function loadArtifact(input: string | unknown): ModelArtifact {
     if (![m.weights, m.mean, m.std].every((v) => Array.isArray(v) && v.length === d)) throw bad(`logistic model needs ${d} weights, means and deviations`);
   } else throw bad(`unknown model kind ${String((m as { kind?: unknown } | undefined)?.kind)}`);
   if (art.kind !== m.kind) throw bad(`kind ${String(art.kind)} but the model is ${m.kind}`);
+  if (art.online !== undefined) {
+    const issue = onlineSpecIssue(art.online) ?? onlineSchemaIssue(art.online, art.schema);
+    if (issue) throw bad(`online: ${issue}`);
+  }
   return art;
 }

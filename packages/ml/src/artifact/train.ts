@@ -6,6 +6,15 @@
  *     folds, each scored by a model fitted on the others), the threshold with the best F1 on them;
  *  3. the model: fitted on the whole training part, scored on the test set at that threshold.
  *
+ * With `split: 'time'` (rows with `data.times`, e.g. telemetry windows) nothing is shuffled: the
+ * latest `holdout` share by time is the test set (no test row earlier than a training row), and the
+ * threshold folds chain forward (`timeFolds`: block j is scored by a model fitted on the blocks
+ * before it), so no score is computed by a model that saw later rows. With labels "fails within H"
+ * (`data.labelHorizonMs`), a purge gap keeps later labels out too: training rows whose label
+ * window (t, t + H] reaches past the test period's start are dropped from the training part
+ * (`split.purgedRows`), and each fold's model is fitted without the rows of earlier blocks whose
+ * window reaches into the block it scores.
+ *
  * Same data, options and seed → the same artifact, byte for byte (no clock, no path, no
  * unseeded randomness). The artifact's model is the one the test metrics describe.
  */
@@ -16,9 +25,12 @@ import { assertRows, encodeRows, featureNames } from '../features/encode.js';
 import { assertFeatureSchema, type FeatureSchema } from '../features/schema.js';
 import { referenceDistribution, type FeatureDistribution } from '../drift/psi.js';
 import { bestF1Threshold, classMetrics, type ClassMetrics } from '../eval/metrics.js';
-import { stratifiedFolds, stratifiedSplit } from '../eval/split.js';
+import { stratifiedFolds, stratifiedSplit, timeFolds, timeFoldTraining, timeSplit } from '../eval/split.js';
 import { fitGbt, gbtMargin, GBT_DEFAULTS, type GbtModel, type GbtParams } from '../models/gbt.js';
 import { fitLogistic, logisticMargin, LOGISTIC_DEFAULTS, type LogisticModel, type LogisticParams } from '../models/logistic.js';
+import { onlineSpecIssue } from '../online/features.js';
+import { onlineSchemaIssue } from '../online/spec.js';
+import type { OnlineSpec } from '../online/types.js';
 
 export type ModelKind = 'gbt' | 'logistic';
 
@@ -30,10 +42,18 @@ export interface TrainOptions {
   readonly holdout?: number;
   /** Folds for the out-of-fold threshold choice, 2–10. Default 4. */
   readonly thresholdFolds?: number;
+  /**
+   * `stratified` (default): seeded per-class shuffle. `time`: the latest `holdout` share by
+   * `data.times` is the test set and the threshold folds chain forward in time; for rows that
+   * follow each other in time (telemetry windows), where a shuffle would leak the future.
+   */
+  readonly split?: 'stratified' | 'time';
   /** Quantile bins of the reference distributions (PSI). Default 10. */
   readonly referenceBins?: number;
   readonly gbt?: Partial<GbtParams>;
   readonly logistic?: Partial<LogisticParams>;
+  /** How live telemetry becomes the model's input (copied into the artifact, checked against the schema). */
+  readonly online?: OnlineSpec;
 }
 
 export const ARTIFACT_FORMAT = 'strata.ml.model';
@@ -50,11 +70,28 @@ export interface ModelArtifact {
   readonly threshold: number;
   readonly seed: number;
   readonly data: { readonly source: string; readonly sha256: string; readonly rows: number; readonly positives: number };
-  readonly split: { readonly holdout: number; readonly trainRows: number; readonly testRows: number; readonly thresholdFolds: number };
+  /**
+   * `method`: how the test set was chosen (artifacts from before the time split have none:
+   * stratified); `testFrom`: with `time`, the earliest test row's time (Unix ms); with `time` and
+   * `data.labelHorizonMs`: `labelHorizonMs` and `purgedRows`, the rows before `testFrom` left out
+   * of the training part because their label window reaches past it (not in `trainRows`).
+   */
+  readonly split: {
+    readonly method?: 'stratified' | 'time';
+    readonly holdout: number;
+    readonly trainRows: number;
+    readonly testRows: number;
+    readonly thresholdFolds: number;
+    readonly testFrom?: number;
+    readonly labelHorizonMs?: number;
+    readonly purgedRows?: number;
+  };
   /** `validation`: out-of-fold on the training part; `test`: the held-out part (null without one). */
   readonly metrics: { readonly validation: ClassMetrics; readonly test: ClassMetrics | null };
   /** Per feature (derived ones included), on the training part: for PSI against live data. */
   readonly reference: Readonly<Record<string, FeatureDistribution>>;
+  /** How live telemetry becomes the input row (../online/types.ts). Absent: `defaultOnlineSpec(schema)`. */
+  readonly online?: OnlineSpec;
 }
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
@@ -94,11 +131,24 @@ export function trainModel(data: LabelledData, schema: FeatureSchema, opts: Trai
   const params = opts.kind === 'gbt' ? { ...GBT_DEFAULTS, ...opts.gbt } : { ...LOGISTIC_DEFAULTS, ...opts.logistic };
   if (opts.kind === 'gbt') checkGbt(params as GbtParams);
   else checkLogistic(params as LogisticParams);
+  if (opts.online !== undefined) {
+    const issue = onlineSpecIssue(opts.online) ?? onlineSchemaIssue(opts.online, schema);
+    if (issue) throw mlErrors.STRATA_ERR_ML_BAD_OPTION({ option: 'online', reason: issue });
+  }
   if (data.rows.length !== data.labels.length) throw mlErrors.STRATA_ERR_ML_DATA({ source: data.source, where: '', reason: `${data.rows.length} rows but ${data.labels.length} labels` });
+  const method = opts.split ?? 'stratified';
+  if (method !== 'stratified' && method !== 'time') throw mlErrors.STRATA_ERR_ML_BAD_OPTION({ option: 'split', reason: `${String(method)}: expected stratified or time` });
+  const times = data.times;
+  if (method === 'time' && (!times || times.length !== data.rows.length || !Array.prototype.every.call(times, Number.isFinite))) {
+    throw mlErrors.STRATA_ERR_ML_DATA({ source: data.source, where: '', reason: `a time split needs data.times, a finite time for each of the ${data.rows.length} rows` });
+  }
+  const horizon = method === 'time' ? (data.labelHorizonMs ?? 0) : 0;
+  if (!(horizon >= 0) || !Number.isFinite(horizon)) throw mlErrors.STRATA_ERR_ML_DATA({ source: data.source, where: '', reason: `labelHorizonMs ${String(horizon)}: expected a finite number >= 0` });
   assertRows(schema, data.rows);
 
   const X = encodeRows(schema, data.rows);
-  const split = holdout > 0 ? stratifiedSplit(data.labels, holdout, seed) : { train: X.map((_, i) => i), test: [] };
+  const all = { train: X.map((_, i) => i), test: [] as number[], testFrom: null, purged: 0 };
+  const split = holdout === 0 ? all : method === 'time' ? timeSplit(times!, holdout, horizon) : { ...stratifiedSplit(data.labels, holdout, seed), testFrom: null, purged: 0 };
   const Xtr = split.train.map((i) => X[i]!);
   const ytr = Uint8Array.from(split.train, (i) => data.labels[i]!);
   const positives = ytr.reduce((s, y) => s + y, 0);
@@ -113,14 +163,24 @@ export function trainModel(data: LabelledData, schema: FeatureSchema, opts: Trai
     return (row) => sigmoid(logisticMargin(m, row));
   };
 
-  const fold = stratifiedFolds(ytr, folds, seed + 1);
+  // Stratified: fold k is scored by a model fitted on the other folds. Time: blocks 1..folds, each
+  // scored by a model fitted on the blocks before it, less the purge gap; block 0 is never scored.
+  const ttr = method === 'time' ? split.train.map((i) => times![i]!) : [];
+  const fold = method === 'time' ? timeFolds(ttr, folds) : stratifiedFolds(ytr, folds, seed + 1);
   const oof = new Float64Array(ytr.length);
   for (let k = 0; k < folds; k++) {
-    const inner = Xtr.flatMap((_, i) => (fold[i] === k ? [] : [i]));
-    const score = fit(inner.map((i) => Xtr[i]!), Uint8Array.from(inner, (i) => ytr[i]!), seed + 2 + k);
-    for (let i = 0; i < ytr.length; i++) if (fold[i] === k) oof[i] = score(Xtr[i]!);
+    const scored = method === 'time' ? k + 1 : k;
+    const inner = method === 'time' ? timeFoldTraining(ttr, fold, scored, horizon) : Xtr.flatMap((_, i) => (fold[i] !== scored ? [i] : []));
+    const yin = Uint8Array.from(inner, (i) => ytr[i]!);
+    const pos = yin.reduce((s, y) => s + y, 0);
+    if (pos === 0 || pos === yin.length) throw mlErrors.STRATA_ERR_ML_DATA({ source: data.source, where: '', reason: `threshold fold ${k + 1} of ${folds} would train on ${pos === 0 ? 'no failures' : 'failures only'} (${method} folds)` });
+    const score = fit(inner.map((i) => Xtr[i]!), yin, seed + 2 + k);
+    for (let i = 0; i < ytr.length; i++) if (fold[i] === scored) oof[i] = score(Xtr[i]!);
   }
-  const threshold = bestF1Threshold(ytr, oof);
+  const validated = Xtr.flatMap((_, i) => (method === 'time' && fold[i] === 0 ? [] : [i]));
+  const yval = Uint8Array.from(validated, (i) => ytr[i]!);
+  const oofVal = Float64Array.from(validated, (i) => oof[i]!);
+  const threshold = bestF1Threshold(yval, oofVal);
 
   const model = opts.kind === 'gbt' ? fitGbt(Xtr, ytr, params as GbtParams, seed + 2 + folds) : fitLogistic(Xtr, ytr, params as LogisticParams);
   const margin = (row: Float64Array) => (model.kind === 'gbt' ? gbtMargin(model, row) : logisticMargin(model, row));
@@ -141,8 +201,17 @@ export function trainModel(data: LabelledData, schema: FeatureSchema, opts: Trai
     threshold,
     seed,
     data: { source: basename(data.source), sha256: data.sha256, rows: data.rows.length, positives: data.labels.reduce((s, y) => s + y, 0) },
-    split: { holdout, trainRows: split.train.length, testRows: split.test.length, thresholdFolds: folds },
-    metrics: { validation: classMetrics(ytr, oof, threshold), test },
+    split: {
+      method,
+      holdout,
+      trainRows: split.train.length,
+      testRows: split.test.length,
+      thresholdFolds: folds,
+      ...(split.testFrom === null ? {} : { testFrom: split.testFrom }),
+      ...(method === 'time' && horizon > 0 ? { labelHorizonMs: horizon, purgedRows: split.purged } : {}),
+    },
+    metrics: { validation: classMetrics(yval, oofVal, threshold), test },
     reference,
+    ...(opts.online === undefined ? {} : { online: structuredClone(opts.online) }),
   };
 }

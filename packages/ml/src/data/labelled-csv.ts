@@ -14,6 +14,14 @@ export interface LabelledData {
   readonly rows: readonly FeatureRow[];
   /** 1 = failure, 0 = none. */
   readonly labels: Uint8Array;
+  /** Each row's time (Unix ms), for data that follows time (telemetry windows): enables `split: 'time'`. */
+  readonly times?: readonly number[];
+  /**
+   * With labels "fails within H" (`buildPdmDataset`): H in ms. A row's label window is
+   * (t, t + H]; a time split drops training rows whose window reaches past the test period's
+   * start (purge gap), and likewise at each forward-chaining fold boundary.
+   */
+  readonly labelHorizonMs?: number;
   /** sha256 (hex) of the file's bytes. */
   readonly sha256: string;
   readonly source: string;

@@ -9,12 +9,16 @@ export function binEdges(values: ArrayLike<number>, maxBins: number): number[] {
   for (const v of sorted) if (distinct.length === 0 || distinct[distinct.length - 1] !== v) distinct.push(v);
   if (distinct.length <= maxBins) return distinct.slice(0, -1).map((v, i) => (v + distinct[i + 1]!) / 2);
   const edges: number[] = [];
+  // Cut points rise with k, so the search for the next distinct value only moves forward: one pass.
+  let j = 0;
   for (let k = 1; k < maxBins; k++) {
-    const q = sorted[Math.floor((k * sorted.length) / maxBins) - 1]!;
+    const at = Math.floor((k * sorted.length) / maxBins) - 1;
+    const q = sorted[at]!;
     // Cut between q and the next distinct value, so the edge never equals a training value.
-    const next = sorted.find((v) => v > q);
-    if (next === undefined) break;
-    const edge = (q + next) / 2;
+    if (j <= at) j = at + 1;
+    while (j < sorted.length && sorted[j]! <= q) j++;
+    if (j === sorted.length) break;
+    const edge = (q + sorted[j]!) / 2;
     if (edges.length === 0 || edge > edges[edges.length - 1]!) edges.push(edge);
   }
   return edges;

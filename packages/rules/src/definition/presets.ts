@@ -4,7 +4,8 @@ import type { Rule } from './schema.js';
  * Rules shipped with Strata, enabled by name (`rules.presets`). Limits follow the seeds: the
  * sickle-cell crisis warning signs of seed 000 (fever ≥ 38.5 °C, SpO2 < 92 %, sustained
  * tachycardia, severe pain), NEWS2 for every patient, and the machine signs of seed 004
- * (overheating, vibration over ISO 10816 zone C for mid-size machines, an rpm drop).
+ * (overheating, vibration over ISO 10816 zone C for mid-size machines, an rpm drop), and the
+ * predictive-maintenance alert of issue 9 on the scoring role's predictions.
  */
 export const PRESETS: Readonly<Record<string, readonly Rule[]>> = {
   'sickle-cell': [
@@ -73,6 +74,16 @@ export const PRESETS: Readonly<Record<string, readonly Rule[]>> = {
       severity: 'medium',
       scope: { kinds: ['machine'] },
       condition: { type: 'rate', metric: 'rpm', windowSeconds: 60, op: '<=', value: -200, clear: { op: '>', value: -50, forSeconds: 60 } },
+    },
+  ],
+  'predictive-maintenance': [
+    {
+      id: 'machine-failure-predicted',
+      title: 'Machine failure predicted',
+      description: 'The failure model gives the machine a failure probability of 0.5 or more: plan maintenance. Resolves once it is below 0.3 for 10 minutes.',
+      severity: 'high',
+      scope: { kinds: ['machine'] },
+      condition: { type: 'prediction', minProbability: 0.5, clear: { below: 0.3, forSeconds: 600 } },
     },
   ],
 };

@@ -5,7 +5,7 @@
  * type lacks) are in ./validate.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { DEVICE_ID_PATTERN, DEVICE_KINDS, METRIC_NAME_PATTERN } from '@strata/core';
+import { DEVICE_ID_PATTERN, DEVICE_KINDS, METRIC_NAME_PATTERN, PREDICTION } from '@strata/core';
 import { SEVERITIES } from '../types.js';
 
 export const RULE_ID_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
@@ -90,7 +90,34 @@ export const News2Condition = Type.Object(
   { additionalProperties: false, description: 'NEWS2 score from the latest reading of each parameter; severity from the clinical response level.' },
 );
 
-export const Condition = Type.Union([ThresholdCondition, RateCondition, MissingCondition, News2Condition]);
+/** The metric the scoring role's prediction events carry (topic `predictions`, docs/ml.md). */
+export const PREDICTION_METRIC = PREDICTION.probabilityMetric;
+/** A prediction rule's `minProbability` when it names none. */
+export const PREDICTION_DEFAULT_PROBABILITY = 0.5;
+const Probability = Type.Number({ minimum: 0, maximum: 1 });
+
+export const PredictionCondition = Type.Object(
+  {
+    type: Type.Literal('prediction'),
+    minProbability: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Fire when the predicted failure probability is at or above this. Default 0.5.' })),
+    forSeconds: Type.Optional({ ...Seconds, description: 'Fire only once the probability has stayed at or above the limit this long (event time).' }),
+    clear: Type.Optional(
+      Type.Object(
+        {
+          below: { ...Probability, description: 'Resolve once the probability is below this (at most minProbability). Default: minProbability.' },
+          forSeconds: Type.Optional(Seconds),
+        },
+        { additionalProperties: false, description: 'When an open alert resolves (hysteresis).' },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: `Predictive maintenance: the failure probability the scoring role publishes for a machine (metric ${PREDICTION_METRIC} on topic predictions) reaches a limit. Severity defaults to high.`,
+  },
+);
+
+export const Condition = Type.Union([ThresholdCondition, RateCondition, MissingCondition, News2Condition, PredictionCondition]);
 
 const Scope = Type.Object(
   {
@@ -122,7 +149,7 @@ export const RuleSchema = Type.Object(
     title: Type.String({ minLength: 1, maxLength: 200 }),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
     enabled: Type.Optional(Type.Boolean({ description: 'Default true.' })),
-    severity: Type.Optional({ ...SeverityT, description: 'Severity of the alert raised (NEWS2 rules derive theirs from the level). Default medium.' }),
+    severity: Type.Optional({ ...SeverityT, description: 'Severity of the alert raised (NEWS2 rules derive theirs from the level). Default medium; high for prediction rules.' }),
     scope: Type.Optional(Scope),
     condition: Condition,
     autoResolve: Type.Optional(Type.Boolean({ description: 'Resolve the alert when the clear condition holds. Default true; false leaves it to a person.' })),
@@ -143,5 +170,6 @@ export type RuleCondition = Static<typeof Condition>;
 export type ThresholdRule = Static<typeof ThresholdCondition>;
 export type RateRule = Static<typeof RateCondition>;
 export type News2Rule = Static<typeof News2Condition>;
+export type PredictionRule = Static<typeof PredictionCondition>;
 export type ClearTest = Static<typeof Clear>;
 export type EscalateLevel = Static<typeof Escalate>[number];

@@ -94,6 +94,37 @@ describe('ruleIssues', () => {
     });
   });
 
+  describe('prediction conditions', () => {
+    const predicted = (condition: Record<string, unknown>, over: Record<string, unknown> = {}) => ({ id: 'pm', title: 'Failure predicted', condition: { type: 'prediction', ...condition }, ...over });
+
+    it('accepts the shortest one and a full one', () => {
+      expect(ruleIssues(predicted({}))).toEqual([]);
+      expect(ruleIssues(predicted({ minProbability: 0.7, forSeconds: 600, clear: { below: 0.4, forSeconds: 300 } }, { overrides: [{ devices: ['press-1'], condition: { minProbability: 0.9 } }] }))).toEqual([]);
+    });
+
+    it.each<[string, Record<string, unknown>, RuleIssue[]]>([
+      ['a probability above 1', { minProbability: 1.5 }, [issue('/condition/minProbability', /less or equal to 1/)]],
+      ['a probability of 0 (would always fire)', { minProbability: 0 }, [issue('/condition/minProbability', /greater than 0/)]],
+      ['a probability given as a percentage string', { minProbability: '80%' }, [issue('/condition/minProbability', /number/)]],
+      ['a metric (predictions always read failure_probability)', { metric: 'temperature' }, [issue('/condition/metric', /Unexpected property/)]],
+      ['a threshold-style op and value', { op: '>', value: 0.5 }, [issue('/condition/op', /Unexpected property/), issue('/condition/value', /Unexpected property/)]],
+      ['a clear without below', { clear: { forSeconds: 60 } }, [issue('/condition/clear/below', /required/), issue('/condition/clear/below', /number/)]],
+      ['a clear.below above minProbability', { minProbability: 0.6, clear: { below: 0.7 } }, [issue('/condition/clear/below', /at most minProbability \(0\.6\)/)]],
+      ['a clear.below above the default 0.5', { clear: { below: 0.55 } }, [issue('/condition/clear/below', /at most minProbability \(0\.5\)/)]],
+      ['a negative forSeconds', { forSeconds: -1 }, [issue('/condition/forSeconds', /greater than 0/)]],
+    ])('reports %s', (_what, condition, expected) => {
+      expect(ruleIssues(predicted(condition))).toEqual(expected);
+    });
+
+    it('checks what an override makes of it', () => {
+      expect(ruleIssues(predicted({ clear: { below: 0.4 } }, { overrides: [{ devices: ['press-1'], condition: { minProbability: 0.3 } }] }))).toEqual([issue('/overrides/0/condition/clear/below', /at most minProbability \(0\.3\)/)]);
+    });
+
+    it('lists prediction among the condition types', () => {
+      expect(ruleIssues(predicted({ type: 'forecast' }))).toEqual([issue('/condition/type', /threshold, rate, missing, news2, prediction/)]);
+    });
+  });
+
   describe('notification channels', () => {
     const routed = rule({ notify: [{ channel: 'email' }, { channel: 'pager', minSeverity: 'critical' }], escalation: { afterSeconds: 600, channels: ['email', 'sms'] } });
 

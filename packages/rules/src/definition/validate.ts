@@ -6,7 +6,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { rulesErrors } from '../errors.js';
-import { MissingCondition, News2Condition, RateCondition, RuleSchema, ThresholdCondition, type ClearTest, type Rule } from './schema.js';
+import { MissingCondition, News2Condition, PREDICTION_DEFAULT_PROBABILITY, PredictionCondition, RateCondition, RuleSchema, ThresholdCondition, type ClearTest, type Rule } from './schema.js';
 
 export interface RuleIssue {
   path: string;
@@ -18,6 +18,7 @@ const CONDITIONS: Readonly<Record<string, TSchema>> = {
   rate: RateCondition,
   missing: MissingCondition,
   news2: News2Condition,
+  prediction: PredictionCondition,
 };
 
 /** The rule without its condition: checked first, the condition then by its own type. */
@@ -52,6 +53,9 @@ function conditionIssues(condition: unknown, at: string): RuleIssue[] {
     if (c.forSeconds !== undefined && c.repeat !== undefined) issues.push({ path: `${at}/repeat`, message: 'use forSeconds or repeat, not both' });
   }
   if ((c.type === 'threshold' || c.type === 'rate') && c.clear) issues.push(...testIssues(c.clear as ClearTest, `${at}/clear`));
+  if (c.type === 'prediction' && c.clear && c.clear.below > (c.minProbability ?? PREDICTION_DEFAULT_PROBABILITY)) {
+    issues.push({ path: `${at}/clear/below`, message: `must be at most minProbability (${c.minProbability ?? PREDICTION_DEFAULT_PROBABILITY}): an alert cannot resolve while it still fires` });
+  }
   return issues;
 }
 

@@ -3,7 +3,7 @@
  * milliseconds, scopes sets; per-device overrides are compiled once, up front.
  */
 import type { DeviceKind } from '@strata/core';
-import type { ClearTest, EscalateLevel, Rule, RuleCondition } from '../definition/schema.js';
+import { PREDICTION_DEFAULT_PROBABILITY, PREDICTION_METRIC, type ClearTest, type EscalateLevel, type Rule, type RuleCondition } from '../definition/schema.js';
 import { news2LevelRank, type News2Level } from '../news2/news2.js';
 import { SEVERITIES, severityRank, type Severity } from '../types.js';
 
@@ -17,7 +17,7 @@ type Test = (v: number) => boolean;
 
 export interface CompiledCondition {
   type: RuleCondition['type'];
-  /** The metric read (threshold, rate; missing when it watches one metric). */
+  /** The metric read (threshold, rate, prediction; missing when it watches one metric). */
   metric: string | undefined;
   holds: Test;
   clears: Test;
@@ -116,6 +116,19 @@ function compileCondition(c: RuleCondition): CompiledCondition {
         windowMs: c.type === 'rate' ? ms(c.windowSeconds) : 0,
       };
     }
+    case 'prediction': {
+      // A threshold on the scoring role's probability: at or above `minProbability` holds, below `clear.below` clears.
+      const min = c.minProbability ?? PREDICTION_DEFAULT_PROBABILITY;
+      const below = c.clear?.below ?? min;
+      return {
+        ...base,
+        metric: PREDICTION_METRIC,
+        holds: (v) => v >= min,
+        clears: (v) => v < below,
+        forMs: ms(c.forSeconds),
+        clearForMs: ms(c.clear?.forSeconds),
+      };
+    }
     case 'missing':
       return { ...base, metric: c.metric, afterMs: ms(c.afterSeconds) };
     case 'news2':
@@ -129,7 +142,7 @@ function compileCondition(c: RuleCondition): CompiledCondition {
 }
 
 export function compileRule({ rule, version }: VersionedRule): CompiledRule {
-  const severity = severityRank(rule.severity ?? 'medium');
+  const severity = severityRank(rule.severity ?? (rule.condition.type === 'prediction' ? 'high' : 'medium'));
   const enabled = rule.enabled ?? true;
   const overrides = new Map<string, { enabled: boolean; severity: number; condition: CompiledCondition }>();
   const condition = compileCondition(rule.condition);

@@ -8,13 +8,15 @@
  * device, else from the events' own tags, `kind` tag included), the rules in scope indexed by
  * the metric they read, and one small state per rule: whether the condition is raised, when it
  * started to hold (`forSeconds`), recent hits (`repeat`), a window of readings (`rate`), the
- * latest NEWS2 readings, and when the device was last heard from (`missing`).
+ * latest NEWS2 readings, and when the device was last heard from (`missing`). A `prediction`
+ * condition is a threshold on the scoring role's `failure_probability`, its alert details naming
+ * the model and top features from the prediction's `ml.` tags.
  *
  * Times: conditions run on event time (`ts`), so a replay decides as the first pass did; the
  * heartbeat runs on a clock against receive time (`tick(now)`). An event older than the last
  * one seen for a rule's window still counts, it just cannot move timers backwards.
  */
-import { DEVICE_KINDS, type DeviceKind, type TelemetryEvent } from '@strata/core';
+import { DEVICE_KINDS, PREDICTION, type DeviceKind, type TelemetryEvent } from '@strata/core';
 import { news2, NEWS2_PARAMETERS, NEWS2_SEVERITY, news2LevelRank, type News2Input, type News2Parameter } from '../news2/news2.js';
 import { severityRank } from '../types.js';
 import { compileRule, inScope, type CompiledCondition, type CompiledRule, type VersionedRule } from './compile.js';
@@ -192,6 +194,9 @@ export class RuleEngine {
             break;
           case 'rate':
             this.observeRate(b, e.device, e.ts, metric, value, out);
+            break;
+          case 'prediction':
+            this.step(b, e.device, e.ts, metric, value, b.severity, predictionDetails(e.tags), out);
             break;
           default: // missing data, watching this metric
             this.observeLife(b, e, out);
@@ -425,6 +430,14 @@ export class RuleEngine {
     const details = { score: result.score, level: result.level, partial: result.partial, missing: result.missing, subscores: result.subscores };
     this.step(b, e.device, e.ts, 'news2', result.score, severity, details, out, holds, !holds);
   }
+}
+
+/** What a prediction alert tells of the model that fired it (the scoring role's event tags, docs/ml.md). */
+function predictionDetails(tags: Readonly<Record<string, string>> | undefined): Record<string, unknown> | undefined {
+  const model = tags?.[PREDICTION.modelTag];
+  const top = tags?.[PREDICTION.topTag];
+  if (model === undefined && top === undefined) return undefined;
+  return { ...(model !== undefined && { model }), ...(top !== undefined && { topFeatures: top.split(',').filter(Boolean) }) };
 }
 
 function carriesNews2(metrics: Readonly<Record<string, number>>): boolean {
